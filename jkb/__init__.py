@@ -1,0 +1,53 @@
+"""jkb: the Keras 2 backend API (``K``) on JAX and XLA.
+
+``import jkb as K`` gives every public function of the multi-backend Keras 2.3.1 backend.
+Ops work on concrete arrays (returning ``jax.Array``) and on symbolic tensors (returning
+graph nodes that ``K.function`` compiles with ``jax.jit``).
+"""
+
+from . import config
+from .config import (
+    cast_to_floatx, epsilon, floatx, image_data_format, image_dim_ordering,
+    normalize_data_format, set_epsilon, set_floatx, set_image_data_format,
+    set_image_dim_ordering,
+)
+from .core import get_uid, name_scope, reset_uids
+from .state import (
+    batch_get_value, batch_set_value, clear_session, get_session, get_value, set_session,
+    set_value,
+)
+from .function import *
+from .variables import *
+from .math import *
+from .shapes import *
+from .nn import *
+from .conv import *
+from .rnn import *
+from .ctc import *
+from .sparse import *
+from .random import *
+from .state import State, Session
+from .function import Function
+
+
+def backend() -> str:
+    """The backend's name: 'jkb'."""
+    return "jkb"
+
+
+def symbolic(func):
+    """Identity decorator (Keras 2.3.1 marks graph-building code with it)."""
+    return func
+
+
+def eager(func):
+    """Identity decorator (Keras 2.3.1 marks eager-only code with it)."""
+    return func
+
+
+if __name__ == "keras_backend_loading":  # pragma: no cover - documentation anchor
+    pass
+
+from ._keras231 import _maybe_patch_keras  # noqa: E402
+
+_maybe_patch_keras()

@@ -1,0 +1,127 @@
+"""Global configuration: floatx, epsilon, image data format, and the float64 policy.
+
+When multi-backend Keras 2.3.1 imports jkb as its backend, Keras keeps these values in its
+own ``keras.backend.common`` module and copies its own getters over ours. So every getter
+here reads from that module whenever it is loaded, and every setter writes to it: there is
+one source of truth, and no value is cached at import time.
+
+float64 policy: jkb turns on ``jax_enable_x64`` when it is imported, because Keras code
+names its dtypes explicitly (``K.variable(..., dtype='float64')``, ``K.cast(x, 'int64')``)
+and computing those silently in 32 bits would be wrong. Every jkb op picks its dtypes
+explicitly (``floatx()`` by default), so nothing in jkb gets wider by accident. Set the
+environment variable ``JKB_ENABLE_X64=0`` before importing jkb to keep JAX's 32-bit default;
+then asking for a 64-bit dtype raises a clear error instead of computing in 32 bits.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import jax
+import numpy as np
+
+_FLOATX = {"float16", "float32", "float64"}
+_FORMATS = {"channels_first", "channels_last"}
+_local = {"floatx": "float32", "epsilon": 1e-7, "image_data_format": "channels_last"}
+
+X64 = os.environ.get("JKB_ENABLE_X64", "1").lower() not in ("0", "false", "no")
+if X64:
+    jax.config.update("jax_enable_x64", True)
+
+
+def _keras_common():
+    """Keras 2.3.1's config module, when Keras is the one that loaded jkb."""
+    mod = sys.modules.get("keras.backend.common")
+    return mod if mod is not None and hasattr(mod, "_FLOATX") else None
+
+
+def floatx() -> str:
+    """The default float dtype name: 'float16', 'float32' (default) or 'float64'."""
+    common = _keras_common()
+    return common.floatx() if common else _local["floatx"]
+
+
+def set_floatx(value: str) -> None:
+    value = str(value)
+    if value not in _FLOATX:
+        raise ValueError(f"set_floatx: unknown floatx type {value!r}; expected one of "
+                         f"{sorted(_FLOATX)}.")
+    if value == "float64":
+        check_dtype("float64", "set_floatx")
+    common = _keras_common()
+    if common:
+        common.set_floatx(value)
+    else:
+        _local["floatx"] = value
+
+
+def epsilon() -> float:
+    """The fuzz factor used to clip probabilities and avoid division by zero (1e-7)."""
+    common = _keras_common()
+    return common.epsilon() if common else _local["epsilon"]
+
+
+def set_epsilon(value: float) -> None:
+    common = _keras_common()
+    if common:
+        common.set_epsilon(value)
+    else:
+        _local["epsilon"] = float(value)
+
+
+def image_data_format() -> str:
+    """'channels_last' (default) or 'channels_first'."""
+    common = _keras_common()
+    return common.image_data_format() if common else _local["image_data_format"]
+
+
+def set_image_data_format(data_format: str) -> None:
+    if data_format not in _FORMATS:
+        raise ValueError(f"set_image_data_format: unknown data_format {data_format!r}; "
+                         f"expected 'channels_first' or 'channels_last'.")
+    common = _keras_common()
+    if common:
+        common.set_image_data_format(data_format)
+    else:
+        _local["image_data_format"] = str(data_format)
+
+
+def normalize_data_format(value: str | None) -> str:
+    """None -> the global default; otherwise lower-cased and validated."""
+    if value is None:
+        return image_data_format()
+    fmt = str(value).lower()
+    if fmt not in _FORMATS:
+        raise ValueError(f"The `data_format` argument must be one of 'channels_first', "
+                         f"'channels_last'. Received: {value!r}")
+    return fmt
+
+
+def image_dim_ordering() -> str:
+    """Legacy name of the data format: 'th' (channels_first) or 'tf' (channels_last)."""
+    return "th" if image_data_format() == "channels_first" else "tf"
+
+
+def set_image_dim_ordering(dim_ordering: str) -> None:
+    if dim_ordering not in ("th", "tf"):
+        raise ValueError(f"set_image_dim_ordering: unknown dim_ordering {dim_ordering!r}; "
+                         "expected 'th' or 'tf'.")
+    set_image_data_format("channels_first" if dim_ordering == "th" else "channels_last")
+
+
+def cast_to_floatx(x) -> np.ndarray:
+    """A NumPy array (host side) of dtype floatx(); scalars give 0-d arrays."""
+    return np.asarray(x, dtype=floatx())
+
+
+def check_dtype(dtype, op: str = "jkb") -> np.dtype:
+    """Canonical NumPy dtype for ``dtype``; refuses 64-bit types when x64 is off."""
+    try:
+        dt = np.dtype(getattr(dtype, "name", dtype) if not isinstance(dtype, str) else dtype)
+    except TypeError:
+        dt = np.dtype(jax.numpy.dtype(dtype))
+    if not X64 and dt.itemsize == 8 and dt.kind in "fiuc":
+        raise TypeError(f"{op}: dtype {dt.name} needs 64-bit JAX, which was turned off with "
+                        f"JKB_ENABLE_X64=0; unset it to compute in {dt.name}.")
+    return dt

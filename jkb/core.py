@@ -1,0 +1,513 @@
+"""The tensor model and the single lifting mechanism shared by every op.
+
+Every op is a plain function over ``jax.numpy``/``lax`` wrapped by :func:`op`. Called on
+concrete values (NumPy, ``jax.Array``, tracers of a user's ``jit``) the wrapper calls the
+function at once. Called with any symbolic input (:class:`Placeholder`, :class:`Variable`,
+:class:`Constant` or a node built from them) it returns a :class:`Node`: the function, its
+flattened arguments (tensor leaves, array leaves that become arguments of compiled code,
+and static leaves such as axes) and the inferred shape and dtype.
+
+Shape inference runs the op under ``jax.eval_shape``. Unknown (``None``) dims are filled
+with one trial size, and when any input has unknown dims a second trial with another size
+tells which output dims follow them (those become ``None``). Values that depend only on
+static shapes (``K.shape(x)[0] * 2``) are *foldable*: they are computed concretely, in
+inference and under ``jit`` alike, so ``K.reshape(x, (K.shape(x)[0], -1))`` compiles.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import itertools
+import operator
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax._src import core as _jcore
+
+from . import config
+
+__all__ = [
+    "Tensor", "Node", "Placeholder", "Variable", "Constant", "op", "is_symbolic_input",
+    "is_tensor", "name_scope", "get_uid", "reset_uids",
+]
+
+_FILLS = (97, 101)  # trial sizes for unknown dims; primes unlikely to equal a real dim
+_array_types = (np.ndarray, jax.Array)
+_Tracer = _jcore.Tracer
+
+
+class Shape(tuple):
+    """A static shape: a tuple of ints and ``None``; ``as_list()`` as in TF1."""
+
+    def as_list(self):
+        return list(self)
+
+    @property
+    def ndims(self):
+        return len(self)
+
+    rank = ndims
+
+
+# ----------------------------------------------------------------------------- names/uids
+
+_uids: dict[str, int] = {}
+_scopes: list[str] = []
+
+
+def get_uid(prefix: str = "") -> int:
+    """Increments and returns the counter of ``prefix`` (1 on first use)."""
+    _uids[prefix] = _uids.get(prefix, 0) + 1
+    return _uids[prefix]
+
+
+def reset_uids() -> None:
+    """Resets every ``get_uid`` counter."""
+    _uids.clear()
+
+
+@contextlib.contextmanager
+def name_scope(name: str):
+    """Prefixes the names of variables created inside with ``name/``."""
+    _scopes.append(str(name))
+    try:
+        yield name
+    finally:
+        _scopes.pop()
+
+
+def _scoped(name: str) -> str:
+    return "/".join(_scopes + [name])
+
+
+_node_ids = itertools.count(1)
+
+
+# ----------------------------------------------------------------------------- tensors
+
+
+class Tensor:
+    """A symbolic value: a node of the graph, with a static shape and dtype.
+
+    Behaves like a TF1 graph tensor: operators build new nodes, ``bool()`` raises, and
+    ``eval()`` / ``np.asarray()`` evaluate it against the live session state. Equality and
+    hashing are by identity (use ``K.equal`` for elementwise equality).
+    """
+
+    __array_ufunc__ = None  # NumPy defers to our reflected operators
+    __array_priority__ = 1000
+    foldable = False  # True when the value depends only on static shapes
+    inputs: tuple = ()
+
+    def __init__(self, shape, dtype, name: str | None = None):
+        self._shape = Shape(None if d is None else int(d) for d in shape)
+        self._dtype = np.dtype(dtype)
+        self.id = next(_node_ids)
+        self._name = name
+        self._uses_learning_phase = False
+
+    # -- TF1-like introspection
+    @property
+    def shape(self) -> Shape:
+        return self._shape
+
+    def get_shape(self) -> Shape:
+        return self._shape
+
+    @property
+    def dtype(self) -> np.dtype:
+        return self._dtype
+
+    @property
+    def ndim(self) -> int:
+        return len(self._shape)
+
+    @property
+    def name(self) -> str:
+        if self._name is None:
+            self._name = f"{type(self).__name__.lower()}_{self.id}:0"
+        return self._name
+
+    @name.setter
+    def name(self, value):
+        self._name = value
+
+    def __repr__(self):
+        return f"<jkb.{type(self).__name__} {self.name!r} shape={tuple(self._shape)} " \
+               f"dtype={self._dtype.name}>"
+
+    def __bool__(self):
+        raise TypeError(
+            f"Using a symbolic jkb tensor ({self.name}, shape={tuple(self._shape)}) as a "
+            "Python bool is not allowed: its value is only known when a K.function runs. "
+            "Use K.switch / K.greater etc. instead.")
+
+    def __len__(self):
+        if not self._shape or self._shape[0] is None:
+            raise TypeError(f"len() of tensor {self.name} with shape {tuple(self._shape)} "
+                            "is unknown; use K.shape(x)[0].")
+        return self._shape[0]
+
+    def __iter__(self):
+        for i in range(len(self)):
+            yield self[i]
+
+    def __array__(self, dtype=None, copy=None):
+        from .function import eval as _eval
+        value = _eval(self)
+        return value if dtype is None else value.astype(dtype)
+
+    def eval(self, session=None, feed_dict=None):
+        """The value (NumPy) of this tensor; ``feed_dict`` maps placeholders to values."""
+        from .function import eval as _eval
+        return _eval(self, feed_dict=feed_dict)
+
+    # -- operators build nodes
+    def __getitem__(self, idx):
+        return _getitem(self, _freeze_index(idx))
+
+    def __neg__(self):
+        return _neg(self)
+
+    def __pos__(self):
+        return self
+
+    def __abs__(self):
+        return _abs(self)
+
+    def __invert__(self):
+        return _invert(self)
+
+    __hash__ = object.__hash__
+
+
+class Node(Tensor):
+    """The result of an op applied to at least one symbolic input."""
+
+    def __init__(self, fn, treedef, leaves, name: str):
+        self.fn = fn
+        self.treedef = treedef
+        self.leaves = leaves
+        self.inputs = tuple(x for x in leaves if isinstance(x, Tensor))
+        self.foldable = getattr(fn, "_shape_only", False) or (
+            bool(self.inputs) and all(t.foldable for t in self.inputs))
+        self._static_cache: dict[int, Any] = {}
+        self.opname = name
+        shape, dtype = _infer(self)
+        super().__init__(shape, dtype)
+        self._uses_learning_phase = any(
+            getattr(t, "_uses_learning_phase", False) for t in self.inputs)
+
+    @property
+    def name(self) -> str:
+        if self._name is None:
+            self._name = f"{self.opname}_{self.id}:0"
+        return self._name
+
+    @name.setter
+    def name(self, value):
+        self._name = value
+
+    def compute(self, values):
+        """Applies the op; ``values`` maps each leaf position to its value."""
+        args, kwargs = jax.tree_util.tree_unflatten(self.treedef, values)
+        return self.fn(*args, **kwargs)
+
+    def static_value(self, fill: int):
+        """Concrete value of a foldable node, with unknown dims set to ``fill``."""
+        if fill not in self._static_cache:
+            vals = [_trial_value(x, fill) if isinstance(x, Tensor) else x for x in self.leaves]
+            with jax.ensure_compile_time_eval():
+                self._static_cache[fill] = self.compute(vals)
+        return self._static_cache[fill]
+
+
+class Placeholder(Tensor):
+    """A symbolic input, fed with a concrete value when a compiled function runs."""
+
+    def __init__(self, shape, dtype, name=None, sparse=False):
+        super().__init__(shape, dtype, name)
+        self.sparse = bool(sparse)
+        self._keras_shape = tuple(self.shape)
+
+    @property
+    def name(self) -> str:
+        return self._name or f"placeholder_{self.id}:0"
+
+    @name.setter
+    def name(self, value):
+        self._name = value
+
+
+class Variable(Tensor):
+    """A handle to mutable state: the value lives in the session's ``State`` under ``uid``.
+
+    Usable wherever a tensor is; also the target of ``update*``, ``get_value`` and
+    ``set_value``. ``constraint`` is applied by optimizers to proposed new values.
+    """
+
+    def __init__(self, shape, dtype, name, constraint=None, trainable=True):
+        super().__init__(shape, dtype, name)
+        self.constraint = constraint
+        self.trainable = trainable
+        self._keras_shape = tuple(self.shape)
+
+    @property
+    def uid(self):
+        return self.id
+
+    @property
+    def name(self) -> str:
+        return self._name
+
+    @name.setter
+    def name(self, value):
+        self._name = value
+
+    def assign(self, value):
+        from .state import set_value
+        set_value(self, value)
+        return self
+
+    def numpy(self):
+        from .state import get_value
+        return get_value(self)
+
+
+class Constant(Tensor):
+    """An immutable value; compiled functions receive it as an argument, never inline."""
+
+    def __init__(self, value, name=None):
+        self.value = value
+        super().__init__(value.shape, value.dtype, name)
+        self._keras_shape = tuple(self.shape)
+
+    @property
+    def name(self) -> str:
+        return self._name or f"const_{self.id}:0"
+
+    @name.setter
+    def name(self, value):
+        self._name = value
+
+
+# ----------------------------------------------------------------------------- lifting
+
+
+def _has_tensor(x) -> bool:
+    if isinstance(x, Tensor):
+        return True
+    if isinstance(x, (list, tuple)):
+        return any(_has_tensor(v) for v in x)
+    if isinstance(x, dict):
+        return any(_has_tensor(v) for v in x.values())
+    return False
+
+
+def _has_tracer(x) -> bool:
+    if isinstance(x, _Tracer):
+        return True
+    if isinstance(x, (list, tuple)):
+        return any(_has_tracer(v) for v in x)
+    if isinstance(x, dict):
+        return any(_has_tracer(v) for v in x.values())
+    return False
+
+
+def is_symbolic_input(*args) -> bool:
+    """True when any argument (or list element) is a symbolic jkb tensor."""
+    return any(_has_tensor(a) for a in args)
+
+
+def _is_leaf(x):
+    return isinstance(x, Tensor) or x is None
+
+
+def op(fn=None, *, name: str | None = None, shape_only: bool = False):
+    """Lifts a plain ``jnp``/``lax`` function into a jkb op usable in both modes.
+
+    ``shape_only=True`` marks ops whose result depends only on the static shapes of their
+    inputs (``K.shape``): their results are foldable.
+    """
+    if fn is None:
+        return functools.partial(op, name=name, shape_only=shape_only)
+    if shape_only:
+        fn._shape_only = True
+    opname = name or getattr(fn, "__name__", "op").strip("_") or "op"
+
+    @functools.wraps(fn)
+    def lifted(*args, **kwargs):
+        if _has_tensor(args) or _has_tensor(kwargs):
+            leaves, treedef = jax.tree_util.tree_flatten((args, kwargs), is_leaf=_is_leaf)
+            return Node(fn, treedef, leaves, opname)
+        if not _jcore.trace_state_clean() and not (_has_tracer(args) or _has_tracer(kwargs)):
+            # Inside a user's jit with only static inputs (shape arithmetic): fold it.
+            with jax.ensure_compile_time_eval():
+                return fn(*args, **kwargs)
+        return fn(*args, **kwargs)
+
+    lifted.raw = fn
+    return lifted
+
+
+# ----------------------------------------------------------------------------- inference
+
+
+def _trial_value(t: Tensor, fill: int):
+    """What ``t`` stands for while inferring: a concrete value or an abstract array."""
+    if t.foldable:
+        return t.static_value(fill)
+    shape = tuple(fill if d is None else d for d in t.shape)
+    if isinstance(t, Placeholder) and t.sparse:
+        from jax.experimental import sparse as jsparse
+        return jax.eval_shape(lambda: jsparse.BCOO.fromdense(jnp.zeros(shape, t.dtype)))
+    return jax.ShapeDtypeStruct(shape, t.dtype)
+
+
+def _depends_on_unknown(t: Tensor, seen=None) -> bool:
+    cached = getattr(t, "_unknown", None)
+    if cached is None:
+        cached = None in t.shape or any(_depends_on_unknown(i) for i in t.inputs)
+        if isinstance(t, Node):
+            t._unknown = cached
+    return cached
+
+
+def _describe(leaves) -> str:
+    parts = []
+    for x in leaves:
+        if isinstance(x, Tensor):
+            parts.append(f"{x.name} shape={tuple(x.shape)} dtype={x.dtype.name}")
+        elif isinstance(x, _array_types):
+            parts.append(f"array shape={tuple(x.shape)} dtype={x.dtype}")
+    return "; ".join(parts)
+
+
+def _infer(node: Node):
+    if node.foldable:
+        value = node.static_value(_FILLS[0])
+        return _shape_dtype_of(value, node, node.static_value(_FILLS[1]))
+    fills = _FILLS if any(_depends_on_unknown(t) for t in node.inputs) else _FILLS[:1]
+    outs = []
+    for fill in fills:
+        tensor_pos, specs, vals = [], [], []
+        for i, x in enumerate(node.leaves):
+            if isinstance(x, Tensor):
+                tv = _trial_value(x, fill)
+                if isinstance(tv, jax.ShapeDtypeStruct) or hasattr(tv, "nse"):
+                    tensor_pos.append(i)
+                    specs.append(tv)
+                    vals.append(None)
+                    continue
+                vals.append(tv)
+            else:
+                vals.append(x)
+
+        def run(*dyn, vals=vals, tensor_pos=tensor_pos):
+            vals = list(vals)
+            for i, d in zip(tensor_pos, dyn):
+                vals[i] = d
+            return node.compute(vals)
+
+        try:
+            outs.append(jax.eval_shape(run, *specs))
+        except Exception as e:  # re-raised with the op and its inputs named
+            raise ValueError(f"{node.opname}: cannot apply to inputs ({_describe(node.leaves)})"
+                             f": {type(e).__name__}: {e}") from e
+    return _shape_dtype_of(outs[0], node, outs[-1])
+
+
+def _shape_dtype_of(a, node, b):
+    if not hasattr(a, "shape") or not hasattr(a, "dtype"):
+        a = jnp.asarray(a)
+        b = jnp.asarray(b)
+    if isinstance(a, (tuple, list)) or len(jax.tree_util.tree_leaves(a)) != 1:
+        raise TypeError(f"{node.opname}: an op must return one array, got {type(a).__name__}")
+    shape = tuple(None if da != db else da for da, db in zip(a.shape, b.shape))
+    return shape, a.dtype
+
+
+# ----------------------------------------------------------------------------- helpers
+
+
+def _freeze_index(idx):
+    """Makes an index static-friendly: slices become tuples so they flatten as leaves."""
+    if isinstance(idx, tuple):
+        return tuple(_freeze_index(i) for i in idx)
+    if isinstance(idx, slice):
+        return _Slice(idx.start, idx.stop, idx.step)
+    return idx
+
+
+class _Slice(tuple):
+    """A slice whose bounds may be tensors (``x[:, :K.shape(y)[1]]``)."""
+
+    def __new__(cls, start, stop, step):
+        return super().__new__(cls, (start, stop, step))
+
+
+jax.tree_util.register_pytree_node(
+    _Slice, lambda s: (tuple(s), None), lambda _, c: _Slice(*c))
+
+
+def _thaw_index(idx):
+    if isinstance(idx, _Slice):
+        return slice(*(_index_int(v) for v in idx))
+    if isinstance(idx, tuple):
+        return tuple(_thaw_index(i) for i in idx)
+    return idx
+
+
+def _index_int(v):
+    if v is None or isinstance(v, int):
+        return v
+    try:
+        return operator.index(v)
+    except TypeError:
+        return int(v) if not isinstance(v, _Tracer) else v
+
+
+def _getitem_fn(x, idx):
+    idx = _thaw_index(idx)
+    if isinstance(x, np.ndarray):  # static shape vectors stay NumPy (folded)
+        return x[idx]
+    return jnp.asarray(x)[idx]
+
+
+_getitem = op(_getitem_fn, name="getitem")
+_neg = op(jnp.negative, name="neg")
+_abs = op(jnp.abs, name="abs")
+_invert = op(jnp.invert, name="invert")
+
+
+def is_tensor(x) -> bool:
+    """True for jkb symbolic tensors (placeholders, variables, nodes); False for data."""
+    return isinstance(x, Tensor)
+
+
+def _binary(fn, name):
+    lifted = op(fn, name=name)
+
+    def forward(self, other):
+        return lifted(self, other)
+
+    def reflected(self, other):
+        return lifted(other, self)
+
+    return forward, reflected
+
+
+for _name, _fn in [("add", jnp.add), ("sub", jnp.subtract), ("mul", jnp.multiply),
+                   ("truediv", jnp.true_divide), ("floordiv", jnp.floor_divide),
+                   ("mod", jnp.mod), ("pow", jnp.power), ("matmul", jnp.matmul),
+                   ("and", jnp.logical_and), ("or", jnp.logical_or),
+                   ("xor", jnp.logical_xor)]:
+    _f, _r = _binary(_fn, _name)
+    setattr(Tensor, f"__{_name}__", _f)
+    setattr(Tensor, f"__r{_name}__", _r)
+for _name, _fn in [("lt", jnp.less), ("le", jnp.less_equal), ("gt", jnp.greater),
+                   ("ge", jnp.greater_equal)]:
+    setattr(Tensor, f"__{_name}__", _binary(_fn, _name)[0])

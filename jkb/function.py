@@ -1,0 +1,615 @@
+"""``K.function``, ``K.eval``, gradients, symbolic updates and the learning phase.
+
+A :class:`Function` walks the graph once, at construction, and plans a pure function
+
+    pure_flat(read, written, feeds, consts, key, step, training) -> (outputs, new_written, step)
+
+over flat tuples of arrays: ``read`` are the variables only read, ``written`` the update
+targets (their buffers are donated), ``consts`` every concrete array captured by the graph
+(arguments, never baked into the program), ``key``/``step`` the PRNG seed and counter, and
+``training`` the static learning phase. It is compiled once per input shapes with
+``jax.jit``; a call only gathers arrays, runs it and writes the new arrays back.
+
+Evaluation is lazy, from the outputs back, with a memo. Gradients of one ``K.gradients``
+call share one ``jax.vjp``; the loss subgraph is re-evaluated inside it by a child
+evaluator that recomputes only the nodes depending on the ``wrt`` tensors and reuses the
+others, which makes higher-order gradients and inner-tensor targets work the same way.
+The same child mechanism evaluates ``_is_metric`` outputs on the post-update state.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Mapping
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax._src import core as _jcore
+
+from .core import Constant, Node, Placeholder, Tensor, Variable, op
+from .state import State, get_session
+
+__all__ = [
+    "Function", "function", "eval", "gradients", "stop_gradient", "update", "update_add",
+    "update_sub", "moving_average_update", "learning_phase", "set_learning_phase",
+    "in_train_phase", "in_test_phase", "select",
+]
+
+_MISSING = object()
+_Tracer = _jcore.Tracer
+
+
+# ----------------------------------------------------------------------------- graph nodes
+
+
+class LearningPhase(Placeholder):
+    """The learning-phase input: fed 0/1, a *static* value of every compiled program."""
+
+    def __init__(self):
+        super().__init__((), "bool", name="keras_learning_phase")
+
+
+class Update(Tensor):
+    """Symbolic ``variable <- value``: its value is the new value of the variable."""
+
+    def __init__(self, variable, value, opname="update"):
+        if not isinstance(variable, Variable):
+            raise TypeError(f"{opname}: the target must be a jkb variable, got "
+                            f"{type(variable).__name__}.")
+        if not isinstance(value, Tensor):
+            value = Constant(jnp.asarray(value))
+        vshape = tuple(value.shape)
+        if len(vshape) > variable.ndim or any(
+                a is not None and a != 1 and a != b
+                for a, b in zip(vshape[::-1], tuple(variable.shape)[::-1])):
+            raise ValueError(f"{opname}: a value of shape {vshape} cannot be written into "
+                             f"variable {variable.name} of shape {tuple(variable.shape)}.")
+        super().__init__(variable.shape, variable.dtype)
+        self.variable, self.value, self.inputs, self.opname = variable, value, (value,), opname
+
+    def compute(self, values):
+        return jnp.broadcast_to(jnp.asarray(values[0]).astype(self.dtype), self.shape)
+
+
+class Select(Tensor):
+    """``then`` or ``else`` by a condition; a static condition evaluates one branch only."""
+
+    def __init__(self, cond, then, other, fn):
+        self.cond, self.branches, self.fn = cond, (then, other), fn
+        probe = op(fn, name="switch")(cond, then, other)
+        self.inputs = tuple(x for x in (cond, then, other) if isinstance(x, Tensor))
+        super().__init__(probe.shape, probe.dtype)
+        self._uses_learning_phase = probe._uses_learning_phase
+        self.opname = "switch"
+
+
+class _GradGroup:
+    """The gradients of one ``loss`` with respect to a list of tensors: one ``vjp``."""
+
+    def __init__(self, loss: Tensor, wrt: list):
+        self.loss, self.wrt = loss, wrt
+        self._fresh = None
+
+    def fresh(self) -> frozenset:
+        """Ancestors of ``loss`` that depend on some ``wrt`` (recomputed inside the vjp)."""
+        if self._fresh is None:
+            wrt_ids = {id(w) for w in self.wrt}
+            fresh = set()
+            for n in _topo([self.loss]):
+                if id(n) in wrt_ids or any(d in fresh for d in _walk_deps(n)):
+                    fresh.add(n)
+            self._fresh = frozenset(fresh | set(self.wrt))
+        return self._fresh
+
+
+class Gradient(Tensor):
+    """The gradient of a group's loss with respect to its ``index``-th target."""
+
+    def __init__(self, group: _GradGroup, index: int):
+        target = group.wrt[index]
+        super().__init__(target.shape, target.dtype)
+        self.group, self.index, self.inputs = group, index, tuple(group.wrt)
+        self.opname = "gradient"
+
+
+def _walk_deps(n):
+    if isinstance(n, Gradient):
+        return (n.group.loss, *n.group.wrt)
+    return n.inputs
+
+
+def _topo(roots):
+    """Every tensor reachable from ``roots`` (gradient losses included), inputs first."""
+    order, seen, stack = [], set(), [(r, False) for r in reversed(roots)]
+    while stack:
+        n, done = stack.pop()
+        if done:
+            order.append(n)
+            continue
+        if n in seen:
+            continue
+        seen.add(n)
+        stack.append((n, True))
+        stack.extend((d, False) for d in reversed(_walk_deps(n)) if d not in seen)
+    return order
+
+
+# ----------------------------------------------------------------------------- evaluation
+
+
+class _Ctx:
+    """What leaves evaluate to during one call."""
+
+    __slots__ = ("consts", "key", "step", "training")
+
+    def __init__(self, consts, key, step, training):
+        self.consts, self.key, self.step, self.training = consts, key, step, training
+
+
+def _is_static(v) -> bool:
+    return not isinstance(v, _Tracer)
+
+
+class _Eval:
+    """Lazy evaluation with a memo; a child recomputes only its ``fresh`` nodes."""
+
+    __slots__ = ("memo", "parent", "fresh", "ctx")
+
+    def __init__(self, memo, ctx, parent=None, fresh=frozenset()):
+        self.memo, self.ctx, self.parent, self.fresh = memo, ctx, parent, fresh
+
+    def lookup(self, n):
+        e = self
+        while e is not None:
+            v = e.memo.get(n, _MISSING)
+            if v is not _MISSING or n in e.fresh:
+                return v
+            e = e.parent
+        return _MISSING
+
+    def __call__(self, root):
+        stack = [root]
+        while stack:
+            n = stack[-1]
+            if self.lookup(n) is not _MISSING:
+                stack.pop()
+                continue
+            deps = self._deps(n)
+            missing = [d for d in deps if self.lookup(d) is _MISSING]
+            if missing:
+                stack.extend(missing)
+                continue
+            stack.pop()
+            self.memo[n] = self._compute(n)
+        return self.lookup(root)
+
+    def _deps(self, n):
+        if isinstance(n, Select):
+            c = self.lookup(n.cond) if isinstance(n.cond, Tensor) else n.cond
+            if c is _MISSING:
+                return (n.cond,)
+            if _is_static(c) and np.ndim(c) == 0:
+                branch = n.branches[0 if bool(c) else 1]
+                return (branch,) if isinstance(branch, Tensor) else ()
+            return n.inputs
+        return n.inputs
+
+    def _compute(self, n):
+        if isinstance(n, Node):
+            vals = [self.lookup(x) if isinstance(x, Tensor)
+                    else self.ctx.consts.get(id(x), x) for x in n.leaves]
+            if all(_is_static(v) for v in vals) and not _jcore.trace_state_clean():
+                with jax.ensure_compile_time_eval():
+                    return n.compute(vals)
+            return n.compute(vals)
+        if isinstance(n, Update):
+            return n.compute([self.lookup(n.value)])
+        if isinstance(n, Select):
+            c = self.lookup(n.cond) if isinstance(n.cond, Tensor) else n.cond
+            vals = [self.lookup(x) if isinstance(x, Tensor) else x for x in (n.cond, *n.branches)]
+            if _is_static(c) and np.ndim(c) == 0:
+                chosen = vals[1 if bool(c) else 2]
+                return chosen if chosen is not _MISSING else None
+            return n.fn(*vals)
+        if isinstance(n, Gradient):
+            return self._gradients(n.group)[n.index]
+        if isinstance(n, Constant):
+            return self.ctx.consts[id(n)]
+        if hasattr(n, "leaf_value"):
+            return n.leaf_value(self.ctx)
+        if isinstance(n, Placeholder):
+            raise ValueError(f"Placeholder {n.name} (shape {tuple(n.shape)}) is needed but "
+                             "was not fed: list it in the inputs of K.function.")
+        raise TypeError(f"cannot evaluate {n!r}")
+
+    def _gradients(self, group):
+        grads = self.memo.get(group)
+        if grads is not None:
+            return grads
+        wrt_vals = [self.lookup(w) for w in group.wrt]
+        fresh = group.fresh()
+
+        def loss_of(*ws):
+            child = _Eval(dict(zip(group.wrt, ws)), self.ctx, parent=self, fresh=fresh)
+            return child(group.loss)
+
+        diff = [i for i, w in enumerate(wrt_vals)
+                if jnp.issubdtype(jnp.result_type(w), jnp.inexact)]
+
+        def loss_of_diff(*ws):
+            full = list(wrt_vals)
+            for i, w in zip(diff, ws):
+                full[i] = w
+            return loss_of(*full)
+
+        loss, vjp = jax.vjp(loss_of_diff, *[wrt_vals[i] for i in diff])
+        cot = vjp(jnp.ones_like(loss))
+        grads = [jnp.zeros_like(w) for w in wrt_vals]
+        for i, g in zip(diff, cot):
+            grads[i] = g
+        self.memo[group] = grads
+        if self.lookup(group.loss) is _MISSING:
+            self.memo[group.loss] = loss
+        return grads
+
+
+# ----------------------------------------------------------------------------- Function
+
+
+def _updates_of(updates):
+    """(variable, Update) pairs, last write to a variable wins."""
+    out = {}
+    for u in updates or ():
+        if isinstance(u, Update):
+            pair = (u.variable, u)
+        elif isinstance(u, (tuple, list)) and len(u) == 2:
+            pair = (u[0], Update(u[0], u[1]))
+        else:
+            raise TypeError(f"K.function: an update must be a K.update(...) op or a "
+                            f"(variable, new_value) pair, got {u!r}.")
+        out.pop(pair[0], None)
+        out[pair[0]] = pair[1]
+    return list(out.items())
+
+
+class Function:
+    """A compiled ``inputs -> outputs`` program that also applies ``updates``.
+
+    Call it with a list of values (one per input, NumPy arrays, Python scalars or
+    ``jax.Array``) or a dict keyed by placeholder. Returns a list of NumPy arrays.
+    ``pure(state, inputs, training=0) -> (outputs, new_state)`` is the same program as a
+    pure function, for use inside the user's own ``jit``/``grad``/``vmap``.
+    """
+
+    def __init__(self, inputs, outputs, updates=None, name=None, *, compiled=True):
+        self.name = name
+        self.inputs = list(inputs or [])
+        for x in self.inputs:
+            if not isinstance(x, Placeholder):
+                raise TypeError(f"K.function: inputs must be placeholders (K.placeholder or "
+                                f"K.learning_phase()), got {x!r}.")
+        self._single = not isinstance(outputs, (list, tuple))
+        outs = [outputs] if self._single else list(outputs)
+        self.outputs = [o if isinstance(o, Tensor) else Constant(jnp.asarray(o)) for o in outs]
+        self.updates = _updates_of(updates)
+        self._metric = [bool(getattr(o, "_is_metric", False)) for o in self.outputs]
+        self._plan()
+        self.trace_count = 0
+        self._compiled = compiled
+        self._jitted = jax.jit(self._pure_flat, static_argnames=("training",),
+                               donate_argnums=(1,))
+
+    # -- planning (once)
+    def _plan(self):
+        roots = self.outputs + [u for _, u in self.updates]
+        nodes = _topo(roots)
+        fed = set(self.inputs)
+        missing = [n for n in nodes if isinstance(n, Placeholder) and n not in fed
+                   and not isinstance(n, LearningPhase)]
+        if missing:
+            names = ", ".join(f"{p.name} {tuple(p.shape)}" for p in missing)
+            raise ValueError(f"K.function: the outputs depend on placeholders that are not "
+                             f"among the inputs: {names}.")
+        variables = [n for n in nodes if isinstance(n, Variable)]
+        self._written = [v for v, _ in self.updates]
+        written = set(self._written)
+        self._read = [v for v in variables if v not in written]
+        consts = {}
+        for n in nodes:
+            if isinstance(n, Constant):
+                consts[id(n)] = n.value
+            elif isinstance(n, Node):
+                for leaf in n.leaves:
+                    if isinstance(leaf, (np.ndarray, jax.Array)):
+                        consts[id(leaf)] = leaf
+        self._const_ids = tuple(consts)
+        self._consts = tuple(jnp.asarray(v) for v in consts.values())
+        self._feed_specs = [(p, p.dtype, tuple(p.shape)) for p in self.inputs]
+        self._lp = [i for i, p in enumerate(self.inputs) if isinstance(p, LearningPhase)]
+        post = [v for v, _ in self.updates]
+        self._post_fresh = None
+        if any(self._metric) and post:
+            ids = set(post)
+            fresh = set()
+            for n in nodes:
+                if n in ids or any(d in fresh for d in _walk_deps(n)):
+                    fresh.add(n)
+            self._post_fresh = frozenset(fresh)
+
+    # -- the pure program
+    def _pure_flat(self, read, written, feeds, consts, key, step, training=0):
+        self.trace_count += 1
+        ctx = _Ctx(dict(zip(self._const_ids, consts)), key, step, training)
+        memo = dict(zip(self._read, read))
+        memo.update(zip(self._written, written))
+        memo.update((p, v) for p, v in zip(self.inputs, feeds))
+        lp = _current_lp_node()
+        memo[lp] = training
+        ev = _Eval(memo, ctx)
+        new = tuple(ev(u) for _, u in self.updates)  # updates first: grads reuse the forward
+        outs = []
+        post = None
+        for o, is_metric in zip(self.outputs, self._metric):
+            if is_metric and self._post_fresh is not None:
+                if post is None:
+                    post = _Eval(dict(zip(self._written, new)), ctx, parent=ev,
+                                 fresh=self._post_fresh)
+                outs.append(post(o))
+            else:
+                outs.append(ev(o))
+        outs = tuple(jnp.asarray(o) for o in outs)
+        return outs, new, step + jnp.uint32(1)
+
+    def _feeds(self, values, host: bool):
+        if isinstance(values, Mapping):
+            values = [values[p] for p in self.inputs]
+        elif values is None:
+            values = []
+        elif not isinstance(values, (list, tuple)):
+            values = [values]
+        if len(values) != len(self.inputs):
+            raise ValueError(f"K.function{'' if not self.name else ' ' + self.name}: expected "
+                             f"{len(self.inputs)} input values, got {len(values)}.")
+        feeds, training = [], None
+        for (p, dtype, shape), v in zip(self._feed_specs, values):
+            if isinstance(p, LearningPhase):
+                training = int(v)
+                feeds.append(None)
+                continue
+            feeds.append(_convert_feed(p, dtype, shape, v, host))
+        if training is None:
+            lp = _learning_phase_value
+            training = lp if isinstance(lp, int) else 0
+        return tuple(feeds), training
+
+    def __call__(self, inputs=None):
+        feeds, training = self._feeds(inputs, host=True)
+        sess = get_session()
+        st = sess._state
+        try:
+            read = tuple([st.values[v.uid] for v in self._read])
+            written = tuple([st.values[v.uid] for v in self._written])
+        except KeyError:
+            gone = [v.name for v in self._read + self._written if v.uid not in st.values]
+            raise ValueError(f"K.function: variables {gone} do not belong to the current "
+                             "session (K.clear_session() was called after they were made)."
+                             ) from None
+        run = self._jitted if self._compiled else self._pure_flat
+        outs, new, step = run(read, written, feeds, self._consts, st.key, st.step,
+                              training=training)
+        if new:
+            values = dict(st.values)
+            values.update(zip([v.uid for v in self._written], new))
+            sess._state = State(values, st.key, step)
+        else:
+            sess._state = State(st.values, st.key, step)
+        result = [np.array(o) for o in outs]
+        return result[0] if self._single else result
+
+    def pure(self, state: State, inputs=(), training: int = 0):
+        """``(outputs, new_state)`` without touching the session; traceable."""
+        feeds, _ = self._feeds(inputs, host=False)
+        read = tuple(state.values[v.uid] for v in self._read)
+        written = tuple(state.values[v.uid] for v in self._written)
+        outs, new, step = self._pure_flat(read, written, feeds, self._consts, state.key,
+                                          state.step, training=int(training))
+        new_state = state.replace(dict(zip([v.uid for v in self._written], new)), step=step)
+        return (outs[0] if self._single else list(outs)), new_state
+
+
+def _convert_feed(p, dtype, shape, v, host):
+    if p.sparse:
+        from .sparse import to_bcoo
+        return to_bcoo(v, dtype)
+    if isinstance(v, Tensor):
+        raise TypeError(f"placeholder {p.name}: cannot feed a symbolic tensor ({v.name}); "
+                        "feed a concrete value.")
+    if host and not isinstance(v, jax.Array):
+        a = np.asarray(v)
+        if a.dtype != dtype:
+            a = a.astype(dtype)
+    else:
+        a = jnp.asarray(v)
+        if a.dtype != dtype:
+            a = a.astype(dtype)
+    if a.ndim != len(shape) or any(d is not None and d != s for d, s in zip(shape, a.shape)):
+        raise ValueError(f"placeholder {p.name}: expected a value of shape "
+                         f"{tuple(shape)}, got {tuple(a.shape)}.")
+    return a
+
+
+def function(inputs, outputs, updates=None, name=None, **kwargs):
+    """Compiles ``inputs -> outputs`` (plus ``updates``) into a callable ``Function``."""
+    if kwargs:
+        raise ValueError(f"K.function: unexpected keyword arguments {sorted(kwargs)}; "
+                         "jkb takes inputs, outputs, updates and name.")
+    return Function(inputs, outputs, updates=updates, name=name)
+
+
+_EVAL_COMPILE_AFTER = 2
+
+
+def eval(x, feed_dict=None):
+    """The value of ``x`` (NumPy) against the live state; update ops are committed.
+
+    A graph is evaluated eagerly the first time and compiled (and cached) from the second
+    evaluation on, so one-off evaluations (initializers) cost no compilation.
+    """
+    if isinstance(x, Variable):
+        return np.array(get_session().read(x))
+    if isinstance(x, Constant):
+        return np.array(x.value)
+    if not isinstance(x, Tensor):
+        if hasattr(x, "todense"):
+            return np.asarray(x.todense())
+        return np.asarray(x)
+    feed_dict = dict(feed_dict or {})
+    sess = get_session()
+    key = (x, tuple(feed_dict))
+    entry = sess.eval_cache.get(key)
+    if entry is None or entry[0] < _EVAL_COMPILE_AFTER - 1:
+        count = 0 if entry is None else entry[0] + 1
+        fn = Function(list(feed_dict), [x], updates=[x] if isinstance(x, Update) else None,
+                      compiled=count >= _EVAL_COMPILE_AFTER - 1)
+        sess.eval_cache[key] = (count, fn)
+    else:
+        fn = entry[1]
+    out = fn([feed_dict[p] for p in fn.inputs])[0]
+    if hasattr(out, "todense"):
+        out = np.asarray(out.todense())
+    return out
+
+
+# ----------------------------------------------------------------------------- gradients
+
+
+def gradients(loss, variables):
+    """Symbolic gradients of ``loss`` (summed if not scalar) with respect to each target.
+
+    Targets may be variables, placeholders or inner tensors; all gradients of one call are
+    computed by a single ``jax.vjp``. A target the loss does not depend on gets zeros.
+    """
+    single = not isinstance(variables, (list, tuple))
+    wrt = [variables] if single else list(variables)
+    if not isinstance(loss, Tensor):
+        raise TypeError("K.gradients: the loss must be a symbolic jkb tensor; on concrete "
+                        "arrays use jax.grad.")
+    for w in wrt:
+        if not isinstance(w, Tensor):
+            raise TypeError(f"K.gradients: cannot differentiate with respect to {w!r}; "
+                            "targets must be jkb tensors or variables.")
+    group = _GradGroup(loss, wrt)
+    grads = [Gradient(group, i) for i in range(len(wrt))]
+    return grads[0] if single else grads
+
+
+_stop_gradient = op(jax.lax.stop_gradient, name="stop_gradient")
+
+
+def stop_gradient(variables):
+    """``lax.stop_gradient`` of a tensor, or of each tensor of a list (returns a list)."""
+    if isinstance(variables, (list, tuple)):
+        return [_stop_gradient(v) for v in variables]
+    return _stop_gradient(variables)
+
+
+# ----------------------------------------------------------------------------- updates
+
+
+def update(x, new_x):
+    """Symbolic ``x <- new_x``: applied when a K.function holding it runs (or K.eval)."""
+    return Update(x, new_x, "update")
+
+
+def update_add(x, increment):
+    """Symbolic ``x <- x + increment``."""
+    return Update(x, x + increment, "update_add")
+
+
+def update_sub(x, decrement):
+    """Symbolic ``x <- x - decrement``."""
+    return Update(x, x - decrement, "update_sub")
+
+
+def moving_average_update(x, value, momentum):
+    """Symbolic ``x <- x * momentum + value * (1 - momentum)`` (``value`` cast to x's dtype)."""
+    from .math import cast
+    return Update(x, x * momentum + cast(value, x.dtype) * (1 - momentum),
+                  "moving_average_update")
+
+
+# ----------------------------------------------------------------------------- learning phase
+
+_lp_node: LearningPhase | None = None
+_learning_phase_value = None
+
+
+def _current_lp_node() -> LearningPhase:
+    global _lp_node
+    if _lp_node is None:
+        _lp_node = LearningPhase()
+    return _lp_node
+
+
+def _reset_learning_phase():
+    global _lp_node, _learning_phase_value
+    _lp_node, _learning_phase_value = None, None
+
+
+def learning_phase():
+    """The learning-phase input (the same object every time), or the int set globally."""
+    if _learning_phase_value is not None:
+        return _learning_phase_value
+    return _current_lp_node()
+
+
+def set_learning_phase(value):
+    """Fixes the learning phase to 0 (test) or 1 (train) for everything built afterwards."""
+    global _learning_phase_value
+    if value not in (0, 1):
+        raise ValueError(f"set_learning_phase: expected 0 or 1, got {value!r}.")
+    _learning_phase_value = int(value)
+
+
+def _select_fn(c, a, b):
+    if not isinstance(c, _Tracer) and np.ndim(c) == 0:
+        return a if bool(c) else b
+    a, b = jnp.asarray(a), jnp.asarray(b)
+    c = jnp.asarray(c).astype(bool)
+    c = c.reshape(c.shape + (1,) * (max(a.ndim, b.ndim) - c.ndim))
+    return jnp.where(c, a, b)
+
+
+def select(cond, then, other):
+    """``then`` where ``cond`` else ``other``; a static scalar condition picks one branch
+    and only that branch is evaluated (so test-mode programs contain no dropout)."""
+    if isinstance(cond, Tensor) or isinstance(then, Tensor) or isinstance(other, Tensor):
+        return Select(cond, then, other, _select_fn)
+    return _select_fn(cond, then, other)
+
+
+def in_train_phase(x, alt, training=None):
+    """``x`` in the training phase, ``alt`` otherwise; callables are called first."""
+    uses_lp = training is None
+    if uses_lp:
+        training = learning_phase()
+    if not isinstance(training, Tensor):
+        if training in (1, True):
+            return x() if callable(x) else x
+        if training in (0, False):
+            return alt() if callable(alt) else alt
+    x = x() if callable(x) else x
+    alt = alt() if callable(alt) else alt
+    out = select(training, x, alt)
+    if uses_lp and isinstance(out, Tensor):
+        out._uses_learning_phase = True
+    return out
+
+
+def in_test_phase(x, alt, training=None):
+    """``x`` in the test phase, ``alt`` otherwise."""
+    return in_train_phase(alt, x, training=training)
+
+
+_ids = itertools.count()

@@ -1,0 +1,230 @@
+"""Creating variables, placeholders and constants; shape and dtype introspection."""
+
+from __future__ import annotations
+
+import math as _math
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from . import config
+from .core import Constant, Node, Placeholder, Tensor, Variable, _scoped, op
+from .core import is_tensor as is_tensor
+from .state import get_session
+
+__all__ = [
+    "variable", "placeholder", "constant", "zeros", "ones", "eye", "zeros_like",
+    "ones_like", "identity", "is_variable", "is_placeholder", "is_tensor", "is_keras_tensor",
+    "is_sparse", "int_shape", "ndim", "dtype", "count_params", "get_variable_shape", "size",
+    "shape", "is_symbolic", "manual_variable_initialization", "get_graph",
+    "v1_variable_initialization",
+]
+
+
+def _dtype(dtype, op_name) -> np.dtype:
+    return config.check_dtype(config.floatx() if dtype is None else dtype, op_name)
+
+
+def _concrete(value, dtype, op_name):
+    """A fresh device array of ``dtype`` from any placeholder-free value."""
+    if isinstance(value, Tensor):
+        from .function import eval as _eval
+        value = _eval(value)
+    if hasattr(value, "todense") and not isinstance(value, jax.Array):
+        from .sparse import to_bcoo
+        return to_bcoo(value, dtype)
+    try:
+        return jnp.array(np.asarray(value), dtype=dtype)  # always a copy we own
+    except (TypeError, ValueError) as e:
+        raise TypeError(f"{op_name}: cannot make a {dtype} value from {value!r}: {e}") from e
+
+
+_var_names = {}
+
+
+def variable(value, dtype=None, name=None, constraint=None, trainable=True):
+    """A mutable variable initialized from ``value`` (array, scalar, list or tensor).
+
+    ``dtype=None`` means ``floatx()``, even for integer values.
+    """
+    dt = _dtype(dtype, "variable")
+    array = _concrete(value, dt, "variable")
+    if name is None:
+        n = _var_names.setdefault("variable", 0) + 1
+        _var_names["variable"] = n
+        name = "variable" if n == 1 else f"variable_{n - 1}"
+    var = Variable(array.shape, dt, _scoped(str(name)) + ":0", constraint=constraint,
+                   trainable=trainable)
+    var.sparse = hasattr(array, "nse")
+    get_session().add(var, array)
+    return var
+
+
+def placeholder(shape=None, ndim=None, dtype=None, sparse=False, name=None):
+    """A symbolic input; ``shape`` may hold ``None`` dims, or give only ``ndim``."""
+    if shape is None:
+        if ndim is None:
+            raise ValueError("placeholder: give a shape or an ndim (jkb needs the rank).")
+        shape = (None,) * int(ndim)
+    dt = _dtype(dtype, "placeholder")
+    p = Placeholder(tuple(shape), dt, name=None if name is None else str(name), sparse=sparse)
+    p._uses_learning_phase = False
+    return p
+
+
+def constant(value, dtype=None, shape=None, name=None):
+    """An immutable tensor; a scalar is broadcast to ``shape``, an array reshaped to it."""
+    dt = _dtype(dtype, "constant")
+    array = np.asarray(value, dtype=dt)
+    if shape is not None:
+        shape = tuple(shape)
+        if array.size == 1:
+            array = np.broadcast_to(array.reshape(()), shape)
+        elif array.size == _math.prod(shape):
+            array = array.reshape(shape)
+        else:
+            raise ValueError(f"constant: cannot reshape a value of {array.size} elements "
+                             f"to shape {shape}.")
+    return Constant(jnp.array(array), name=name)
+
+
+def zeros(shape, dtype=None, name=None):
+    """A zero-filled *variable* (updatable, as optimizers' slots need)."""
+    dt = _dtype(dtype, "zeros")
+    return variable(np.zeros(tuple(shape), dt), dtype=dt, name=name)
+
+
+def ones(shape, dtype=None, name=None):
+    """A one-filled *variable*."""
+    dt = _dtype(dtype, "ones")
+    return variable(np.ones(tuple(shape), dt), dtype=dt, name=name)
+
+
+def eye(size, dtype=None, name=None):
+    """An identity-matrix variable; ``size`` is n or a pair (n, m)."""
+    dt = _dtype(dtype, "eye")
+    n, m = (size, size) if np.ndim(size) == 0 else tuple(size)
+    return variable(np.eye(int(n), int(m), dtype=dt), dtype=dt, name=name)
+
+
+def _full_like(x, value, dtype, op_name):
+    dt = _dtype(dtype, op_name)
+    return op(lambda x: jnp.full(jnp.shape(x), value, dt), name=op_name)(x)
+
+
+def zeros_like(x, dtype=None, name=None):
+    """Zeros of x's shape, dtype ``floatx()`` unless given (not x's dtype)."""
+    return _full_like(x, 0, dtype, "zeros_like")
+
+
+def ones_like(x, dtype=None, name=None):
+    """Ones of x's shape, dtype ``floatx()`` unless given."""
+    return _full_like(x, 1, dtype, "ones_like")
+
+
+@op(name="identity")
+def _identity(x):
+    return jnp.asarray(x)
+
+
+def identity(x, name=None):
+    """A new tensor (a distinct object) with x's value."""
+    return _identity(x)
+
+
+def is_variable(x) -> bool:
+    return isinstance(x, Variable)
+
+
+def is_placeholder(x) -> bool:
+    from .function import LearningPhase
+    return isinstance(x, Placeholder) and not isinstance(x, LearningPhase)
+
+
+def is_keras_tensor(x) -> bool:
+    """True for tensors that came out of a Keras layer; raises ValueError for non-tensors."""
+    if not isinstance(x, Tensor):
+        raise ValueError(f"Unexpectedly found an instance of type `{type(x)}`. "
+                         "Expected a symbolic tensor instance.")
+    return hasattr(x, "_keras_history")
+
+
+def is_sparse(x) -> bool:
+    """True for sparse placeholders, variables and BCOO arrays."""
+    if isinstance(x, Tensor):
+        return bool(getattr(x, "sparse", False))
+    return hasattr(x, "nse") and hasattr(x, "todense")
+
+
+def int_shape(x):
+    """Static shape (ints and None); ``_keras_shape`` wins when Keras set one."""
+    ks = getattr(x, "_keras_shape", None)
+    if ks is not None and isinstance(x, Tensor):
+        return tuple(ks)
+    try:
+        return tuple(None if d is None else int(d) for d in x.shape)
+    except (AttributeError, TypeError):
+        return None
+
+
+def ndim(x):
+    """The rank as a Python int."""
+    s = int_shape(x)
+    return None if s is None else len(s)
+
+
+def dtype(x) -> str:
+    """The dtype name, e.g. 'float32'."""
+    return np.dtype(x.dtype).name
+
+
+def count_params(x):
+    """Static number of elements of x."""
+    return np.prod(int_shape(x))
+
+
+get_variable_shape = int_shape
+
+
+@op(name="shape", shape_only=True)
+def _shape(x):
+    return np.asarray(jnp.shape(x), dtype=np.int32)
+
+
+def shape(x):
+    """The shape of x as a 1-D int32 vector; static under jit, so it can feed reshape."""
+    return _shape(x)
+
+
+@op(name="size")
+def _size(x):
+    return jnp.asarray(jnp.size(x), jnp.int32)
+
+
+def size(x, name=None):
+    """Number of elements of x, as an int32 scalar."""
+    return _size(x)
+
+
+def is_symbolic(x) -> bool:
+    """True for symbolic jkb tensors (graph values)."""
+    return isinstance(x, Tensor)
+
+
+def manual_variable_initialization(value):
+    """No-op: jkb variables hold their value from creation (kept for compatibility)."""
+    return None
+
+
+def get_graph():
+    """jkb has no global graph object; returns the live session (the closest thing)."""
+    return get_session()
+
+
+def v1_variable_initialization():
+    """No-op: jkb variables are initialized at creation."""
+    return None
+
+
+_ = Node  # re-exported for type checks in sibling modules
