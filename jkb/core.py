@@ -188,6 +188,7 @@ class Node(Tensor):
     """The result of an op applied to at least one symbolic input."""
 
     def __init__(self, fn, treedef, leaves, name: str):
+        self._name = None
         self.fn = fn
         self.treedef = treedef
         self.leaves = leaves

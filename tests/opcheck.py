@@ -42,7 +42,8 @@ def check(fn, ref, *arrays, rtol=1e-5, atol=1e-6, none="batch", dtype_check=True
           modes=("plain", "variable", "placeholder")):
     """Checks ``fn(*tensors)`` against ``ref(*arrays)`` in each mode.
 
-    ``none``: which placeholder dims are unknown: 'batch' (dim 0), 'all', or None.
+    ``none``: which placeholder dims are unknown: 'batch' (dim 0), 'all', None (all known),
+    or a list with one of those (or an explicit placeholder shape tuple) per array.
     ``dtype_check``: also require the dtype of the reference result.
     """
     arrays = [np.asarray(a) for a in arrays]
@@ -64,13 +65,18 @@ def check(fn, ref, *arrays, rtol=1e-5, atol=1e-6, none="batch", dtype_check=True
         _cmp(got, want, rtol, atol, "variable")
         results["variable"] = got
     if "placeholder" in modes:
-        def pshape(a):
-            if none == "all":
+        specs = none if isinstance(none, list) else [none] * len(arrays)
+
+        def pshape(a, spec):
+            if spec == "all":
                 return (None,) * a.ndim
-            if none == "batch" and a.ndim:
+            if spec == "batch" and a.ndim:
                 return (None,) + a.shape[1:]
+            if isinstance(spec, tuple):
+                return spec
             return a.shape
-        ps = [K.placeholder(shape=pshape(a), dtype=a.dtype) for a in arrays]
+
+        ps = [K.placeholder(shape=pshape(a, sp), dtype=a.dtype) for a, sp in zip(arrays, specs)]
         t = fn(*ps)
         outs = jax.tree_util.tree_leaves(t, is_leaf=lambda x: isinstance(x, Tensor))
         f = K.function(ps, outs)
