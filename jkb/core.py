@@ -196,6 +196,8 @@ class Node(Tensor):
         self.foldable = getattr(fn, "_shape_only", False) or (
             bool(self.inputs) and all(t.foldable for t in self.inputs))
         self._static_cache: dict[int, Any] = {}
+        self._specs: dict[int, Any] = {}
+        self.multi = None  # the output structure of an op with several results
         self.opname = name
         shape, dtype = _infer(self)
         super().__init__(shape, dtype)
@@ -343,7 +345,13 @@ def op(fn=None, *, name: str | None = None, shape_only: bool = False):
     def lifted(*args, **kwargs):
         if _has_tensor(args) or _has_tensor(kwargs):
             leaves, treedef = jax.tree_util.tree_flatten((args, kwargs), is_leaf=_is_leaf)
-            return Node(fn, treedef, leaves, opname)
+            node = Node(fn, treedef, leaves, opname)
+            if node.multi is None:
+                return node
+            # An op with several results: one pick-node per result, same structure.
+            outs = [Node(_pick, _PICK_TREE, [node, i], f"{opname}_out")
+                    for i in range(node.multi.num_leaves)]
+            return jax.tree_util.tree_unflatten(node.multi, outs)
         if not _jcore.trace_state_clean() and not (_has_tracer(args) or _has_tracer(kwargs)):
             # Inside a user's jit with only static inputs (shape arithmetic): fold it.
             with jax.ensure_compile_time_eval():
@@ -361,6 +369,8 @@ def _trial_value(t: Tensor, fill: int):
     """What ``t`` stands for while inferring: a concrete value or an abstract array."""
     if t.foldable:
         return t.static_value(fill)
+    if getattr(t, "multi", None) is not None:
+        return t._specs.get(fill) or next(iter(t._specs.values()))
     shape = tuple(fill if d is None else d for d in t.shape)
     if isinstance(t, Placeholder) and t.sparse:
         from jax.experimental import sparse as jsparse
@@ -398,7 +408,7 @@ def _infer(node: Node):
         for i, x in enumerate(node.leaves):
             if isinstance(x, Tensor):
                 tv = _trial_value(x, fill)
-                if isinstance(tv, jax.ShapeDtypeStruct) or hasattr(tv, "nse"):
+                if _abstract(tv):
                     tensor_pos.append(i)
                     specs.append(tv)
                     vals.append(None)
@@ -415,18 +425,37 @@ def _infer(node: Node):
 
         try:
             outs.append(jax.eval_shape(run, *specs))
+            node._specs[fill] = outs[-1]
         except Exception as e:  # re-raised with the op and its inputs named
             raise ValueError(f"{node.opname}: cannot apply to inputs ({_describe(node.leaves)})"
                              f": {type(e).__name__}: {e}") from e
     return _shape_dtype_of(outs[0], node, outs[-1])
 
 
+def _is_value(x) -> bool:
+    return hasattr(x, "shape") and hasattr(x, "dtype")
+
+
+def _abstract(x) -> bool:
+    leaves = jax.tree_util.tree_leaves(x)
+    return bool(leaves) and all(isinstance(v, jax.ShapeDtypeStruct) for v in leaves)
+
+
+def _pick(tree, i):
+    return jax.tree_util.tree_leaves(tree, is_leaf=_is_value)[i]
+
+
+_PICK_TREE = jax.tree_util.tree_structure(((0, 0), {}))
+
+
 def _shape_dtype_of(a, node, b):
-    if not hasattr(a, "shape") or not hasattr(a, "dtype"):
+    if not _is_value(a):
+        leaves = jax.tree_util.tree_leaves(a, is_leaf=_is_value)
+        if isinstance(a, (tuple, list, dict)) and leaves and all(map(_is_value, leaves)):
+            node.multi = jax.tree_util.tree_structure(a, is_leaf=_is_value)
+            return (), np.float32
         a = jnp.asarray(a)
         b = jnp.asarray(b)
-    if isinstance(a, (tuple, list)) or len(jax.tree_util.tree_leaves(a)) != 1:
-        raise TypeError(f"{node.opname}: an op must return one array, got {type(a).__name__}")
     shape = tuple(None if da != db else da for da, db in zip(a.shape, b.shape))
     return shape, a.dtype
 
