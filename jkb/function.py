@@ -33,7 +33,7 @@ from .state import State, get_session
 __all__ = [
     "Function", "function", "eval", "gradients", "stop_gradient", "update", "update_add",
     "update_sub", "moving_average_update", "learning_phase", "set_learning_phase",
-    "in_train_phase", "in_test_phase", "select",
+    "in_train_phase", "in_test_phase", "select", "Subgraph",
 ]
 
 _MISSING = object()
@@ -252,6 +252,57 @@ class _Eval:
         if self.lookup(group.loss) is _MISSING:
             self.memo[group.loss] = loss
         return grads
+
+
+# ----------------------------------------------------------------------------- subgraphs
+
+
+class Subgraph:
+    """A Python function traced once on placeholders, for bodies of ``lax`` control flow.
+
+    ``K.rnn``'s step function (and ``map_fn``/``foldl`` bodies) may close over symbolic
+    tensors: a layer's kernel variable, a dropout mask, constants. Calling it on
+    placeholders records a small graph; ``captures`` are the outer tensors it reads (the
+    maximal sub-expressions that do not depend on the arguments). An op that runs the body
+    takes the captures as inputs, so the outer program evaluates them once, and
+    :meth:`evaluate` replays the graph on concrete or traced values inside ``scan``.
+    """
+
+    def __init__(self, fn, *arg_specs):
+        self.args = jax.tree_util.tree_map(
+            lambda s: Placeholder(tuple(s.shape), s.dtype), list(arg_specs),
+            is_leaf=lambda s: isinstance(s, (jax.ShapeDtypeStruct, Tensor)))
+        flat_args = jax.tree_util.tree_leaves(self.args, is_leaf=_is_tensor)
+        out = fn(*self.args)
+        self.out_tree = jax.tree_util.tree_structure(out, is_leaf=_is_tensor)
+        self.outputs = jax.tree_util.tree_leaves(out, is_leaf=_is_tensor)
+        self.flat_args = flat_args
+        arg_set = set(flat_args)
+        dep, captures = set(), {}
+        for n in _topo([o for o in self.outputs if isinstance(o, Tensor)]):
+            if n in arg_set or any(d in dep for d in _walk_deps(n)):
+                dep.add(n)
+                for d in _walk_deps(n):
+                    if d not in dep:
+                        captures[d] = None
+        for o in self.outputs:
+            if isinstance(o, Tensor) and o not in dep:
+                captures[o] = None
+        self.captures = list(captures)
+        self._uses_learning_phase = any(
+            getattr(o, "_uses_learning_phase", False) for o in self.outputs)
+
+    def evaluate(self, capture_values, *arg_values):
+        """The outputs (same structure as ``fn``'s) for these captures and arguments."""
+        memo = dict(zip(self.captures, capture_values))
+        memo.update(zip(self.flat_args, jax.tree_util.tree_leaves(list(arg_values))))
+        ev = _Eval(memo, _Ctx({}, None, None, None))
+        flat = [ev(o) if isinstance(o, Tensor) else o for o in self.outputs]
+        return jax.tree_util.tree_unflatten(self.out_tree, flat)
+
+
+def _is_tensor(x):
+    return isinstance(x, Tensor)
 
 
 # ----------------------------------------------------------------------------- Function

@@ -121,6 +121,12 @@ class Session:
                             jnp.zeros((), jnp.uint32))
         self.variables: dict[int, Variable] = {}
         self.eval_cache: dict = {}
+        self._salts = 0
+
+    def next_salt(self) -> int:
+        """A per-session counter that names random nodes reproducibly."""
+        self._salts += 1
+        return self._salts
 
     @property
     def state(self) -> State:

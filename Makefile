@@ -1,0 +1,40 @@
+# `make demo` / `make test` set everything up on a fresh machine: they create .venv (or use
+# the active virtualenv when VIRTUAL_ENV is set) and install jkb with its test extras.
+VENV ?= .venv
+ifdef VIRTUAL_ENV
+PY := $(VIRTUAL_ENV)/bin/python
+STAMP := $(VIRTUAL_ENV)/.jkb-installed
+else
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.jkb-installed
+endif
+PYTEST_ARGS ?=
+
+.PHONY: install demo test test-fast bench lint clean
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml
+	@test -x $(PY) || python3 -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[test,keras231]'
+	@touch $(STAMP)
+
+demo: install
+	$(PY) examples/walkthrough.py
+	$(PY) examples/train_logreg.py
+
+test: install
+	$(PY) -m pytest -n 2 --dist loadfile -q $(PYTEST_ARGS)
+
+test-fast: install
+	$(PY) -m pytest -n 2 --dist loadfile -q -m "not slow and not keras231" $(PYTEST_ARGS)
+
+bench: install
+	$(PY) benchmarks/run_all.py $(BENCH_ARGS)
+
+lint: install
+	$(PY) -m ruff check jkb tests examples benchmarks
+
+clean:
+	rm -rf $(VENV) .pytest_cache build *.egg-info

@@ -1,0 +1,137 @@
+"""State: pure updates (also jitted), the session, get/set value, donation safety."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+import jkb as K
+from jkb import state as S
+
+
+def _state_with(*pairs):
+    vs = [K.variable(v) for v in pairs]
+    return K.get_session().state, vs
+
+
+def test_pure_updates_return_new_state_and_leave_input():
+    st, (x, y) = _state_with(np.ones(3), np.zeros((2, 2)))
+    st2 = S.update(st, x, np.array([1.0, 2.0, 3.0]))
+    np.testing.assert_array_equal(st[x], np.ones(3))
+    np.testing.assert_array_equal(st2[x], [1.0, 2.0, 3.0])
+    np.testing.assert_array_equal(st2[y], np.zeros((2, 2)))
+    np.testing.assert_array_equal(S.update_add(st, x, 2.0)[x], 3 * np.ones(3))
+    np.testing.assert_array_equal(S.update_sub(st, x, 2.0)[x], -np.ones(3))
+    ma = S.moving_average_update(st, x, np.array([3.0, 5.0, 7.0]), 0.9)
+    np.testing.assert_allclose(ma[x], np.ones(3) * 0.9 + np.array([3.0, 5.0, 7.0]) * 0.1,
+                               rtol=1e-6)
+
+
+def test_pure_updates_under_jit():
+    st, (x,) = _state_with(np.ones(3))
+
+    @jax.jit
+    def step(state, v):
+        state = S.update_add(state, x, v)
+        return S.moving_average_update(state, x, v, 0.5)
+
+    out = step(st, jnp.array([1.0, 2.0, 3.0], jnp.float32))
+    np.testing.assert_allclose(out[x], ((1 + np.array([1, 2, 3.0])) + [1, 2, 3.0]) / 2)
+    assert isinstance(out, S.State) and out[x].dtype == jnp.float32
+
+
+def test_update_checks_shape_and_dtype():
+    st, (x,) = _state_with(np.ones(3))
+    with pytest.raises(ValueError, match=r"shape \(2,\).*variable.*\(3,\)"):
+        S.update(st, x, np.ones(2))
+    i = K.variable(np.zeros(2), dtype="int32")
+    st = K.get_session().state
+    with pytest.raises(TypeError, match="float.*int32"):
+        S.update(st, i, np.array([0.5, 1.5]))
+
+
+def test_state_is_a_pytree():
+    st, (x, y) = _state_with(np.ones(3), np.ones(2))
+    leaves = jax.tree_util.tree_leaves(st)
+    assert len(leaves) == 4  # two variables, key, step
+    doubled = jax.tree_util.tree_map(lambda a: a * 2, st)
+    np.testing.assert_array_equal(doubled[x], 2 * np.ones(3))
+
+
+def test_get_set_value_roundtrip_and_dtype():
+    v = K.variable(np.zeros((2, 3)), dtype="float64")
+    K.set_value(v, np.arange(6).reshape(2, 3))
+    got = K.get_value(v)
+    assert isinstance(got, np.ndarray) and got.dtype == np.float64
+    np.testing.assert_array_equal(got, np.arange(6).reshape(2, 3))
+    with pytest.raises(ValueError, match=r"shape \(4,\)"):
+        K.set_value(v, np.ones(4))
+    K.batch_set_value([(v, 0)])  # a scalar is broadcast (metric resets do this)
+    np.testing.assert_array_equal(K.get_value(v), np.zeros((2, 3)))
+    assert K.batch_get_value([]) == []
+    w = K.variable(1.0)
+    a, b = K.batch_get_value([v, w])
+    assert a.shape == (2, 3) and b == 1.0
+
+
+def test_batch_set_value_is_all_or_nothing():
+    a, b = K.variable(np.zeros(2)), K.variable(np.zeros(3))
+    with pytest.raises(ValueError):
+        K.batch_set_value([(a, np.ones(2)), (b, np.ones(5))])
+    np.testing.assert_array_equal(K.get_value(a), np.zeros(2))
+
+
+def test_variable_defaults_to_floatx_and_copies_value():
+    src = np.arange(3)
+    v = K.variable(src)
+    assert K.dtype(v) == "float32"
+    src[0] = 100
+    assert K.get_value(v)[0] == 0
+    K.set_floatx("float64")
+    assert K.dtype(K.variable(1)) == "float64"
+    assert K.dtype(K.variable(0, dtype="int64")) == "int64"
+    assert K.dtype(K.variable([True, False], dtype="bool")) == "bool"
+
+
+def test_float64_is_really_float64():
+    v = K.variable(np.array([1e-20]), dtype="float64")
+    out = K.eval(v + 1.0)
+    assert out.dtype == np.float64
+    assert out[0] - 1.0 == 1e-20 or abs(out[0] - 1.0 - 1e-20) < 1e-30 or out[0] == 1.0
+    x = K.variable(np.array([1.0 + 1e-12]), dtype="float64")
+    assert K.eval(x - 1.0)[0] == pytest.approx(1e-12, rel=1e-3)
+
+
+def test_values_handed_out_survive_donation():
+    w = K.variable(np.ones((4, 4)))
+    held = K.get_value(w)
+    snap = K.get_session().state
+    p = K.placeholder((4,))
+    f = K.function([p], [w * 1], updates=[K.update_add(w, 1.0)])
+    out1 = f([np.ones(4)])[0]
+    for _ in range(3):
+        f([np.ones(4)])
+    np.testing.assert_array_equal(held, np.ones((4, 4)))
+    np.testing.assert_array_equal(out1, np.ones((4, 4)))
+    np.testing.assert_array_equal(np.asarray(snap[w]), np.ones((4, 4)))
+    np.testing.assert_array_equal(K.get_value(w), 5 * np.ones((4, 4)))
+
+
+def test_clear_session_drops_variables():
+    v = K.variable(1.0)
+    K.clear_session()
+    with pytest.raises(ValueError, match="current session"):
+        K.get_value(v)
+    assert K.get_uid("x") == 1
+
+
+def test_session_and_set_session():
+    sess = K.get_session()
+    assert K.get_session() is sess
+    other = S.Session(seed=3)
+    K.set_session(other)
+    assert K.get_session() is other
+    with pytest.raises(TypeError):
+        K.set_session(object())
+    assert K.get_graph() is other
+    assert K.manual_variable_initialization(True) is None
