@@ -348,8 +348,8 @@ class Function:
         self._plan()
         self.trace_count = 0
         self._compiled = compiled
-        self._jitted = jax.jit(self._pure_flat, static_argnames=("training",),
-                               donate_argnums=(1,))
+        # Positional static/donated arguments keep calls on jit's fast C++ dispatch path.
+        self._jitted = jax.jit(self._pure_flat, static_argnums=(6,), donate_argnums=(1,))
 
     # -- planning (once)
     def _plan(self):
@@ -447,8 +447,7 @@ class Function:
                              "session (K.clear_session() was called after they were made)."
                              ) from None
         run = self._jitted if self._compiled else self._pure_flat
-        outs, new, step = run(read, written, feeds, self._consts, st.key, st.step,
-                              training=training)
+        outs, new, step = run(read, written, feeds, self._consts, st.key, st.step, training)
         if new:
             values = dict(st.values)
             values.update(zip([v.uid for v in self._written], new))
