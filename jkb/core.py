@@ -374,7 +374,7 @@ def _trial_value(t: Tensor, fill: int):
     shape = tuple(fill if d is None else d for d in t.shape)
     if isinstance(t, Placeholder) and t.sparse:
         from jax.experimental import sparse as jsparse
-        return jax.eval_shape(lambda: jsparse.BCOO.fromdense(jnp.zeros(shape, t.dtype)))
+        return jax.eval_shape(lambda: jsparse.BCOO.fromdense(jnp.zeros(shape, t.dtype), nse=1))
     return jax.ShapeDtypeStruct(shape, t.dtype)
 
 
@@ -401,13 +401,49 @@ def _infer(node: Node):
     if node.foldable:
         value = node.static_value(_FILLS[0])
         return _shape_dtype_of(value, node, node.static_value(_FILLS[1]))
-    fills = _FILLS if any(_depends_on_unknown(t) for t in node.inputs) else _FILLS[:1]
+    if not any(_depends_on_unknown(t) for t in node.inputs):
+        (out,) = _trials(node, _FILLS[:1])
+        return _shape_dtype_of(out, node, out)
+    # Unknown dims meant to broadcast against known ones (a target placeholder of ndim=2
+    # against (None, 10) predictions) fail with a trial size; then each unknown dim takes
+    # the known size of another input at the same (right-aligned) position, and as a last
+    # resort 1, which broadcasts with anything (then no output dim of size 1 is trusted).
+    first_error = None
+    for strategy in ("fill", "unify", "ones"):
+        try:
+            fills = (1,) if strategy == "ones" else _FILLS
+            outs = _trials(node, fills, strategy)
+            break
+        except ValueError as e:
+            first_error = first_error or e
+    else:
+        raise first_error
+    shape, dtype = _shape_dtype_of(outs[0], node, outs[-1])
+    if strategy == "ones" and node.multi is None:
+        shape = tuple(None if d == 1 else d for d in shape)
+    return shape, dtype
+
+
+def _unified_shape(t: Tensor, others, fill: int):
+    dims = list(t.shape)
+    for k in range(1, len(dims) + 1):
+        if dims[-k] is None:
+            known = [o.shape[-k] for o in others
+                     if len(o.shape) >= k and o.shape[-k] not in (None, 1)]
+            dims[-k] = known[0] if known else fill
+    return tuple(dims)
+
+
+def _trials(node: Node, fills, strategy="fill"):
     outs = []
     for fill in fills:
         tensor_pos, specs, vals = [], [], []
         for i, x in enumerate(node.leaves):
             if isinstance(x, Tensor):
                 tv = _trial_value(x, fill)
+                if strategy == "unify" and isinstance(tv, jax.ShapeDtypeStruct):
+                    others = [o for o in node.inputs if o is not x and not o.foldable]
+                    tv = jax.ShapeDtypeStruct(_unified_shape(x, others, fill), x.dtype)
                 if _abstract(tv):
                     tensor_pos.append(i)
                     specs.append(tv)
@@ -429,7 +465,7 @@ def _infer(node: Node):
         except Exception as e:  # re-raised with the op and its inputs named
             raise ValueError(f"{node.opname}: cannot apply to inputs ({_describe(node.leaves)})"
                              f": {type(e).__name__}: {e}") from e
-    return _shape_dtype_of(outs[0], node, outs[-1])
+    return outs
 
 
 def _is_value(x) -> bool:

@@ -213,3 +213,18 @@ def test_len_and_iteration():
     assert len(p) == 3 and len(list(p)) == 3
     with pytest.raises(TypeError):
         len(K.placeholder((None, 2)))
+
+
+def test_unknown_dims_broadcast_against_known_ones():
+    # Keras builds targets as placeholder(ndim=2) and subtracts them from (None, 10) outputs.
+    y_true, y_pred = K.placeholder(ndim=2), K.placeholder((None, 10))
+    d = K.square(y_pred - y_true)
+    assert d.shape == (None, 10)
+    got = K.function([y_true, y_pred], [d])([np.ones((2, 10)), np.zeros((2, 10))])[0]
+    np.testing.assert_array_equal(got, np.ones((2, 10)))
+    # a column of unknown size broadcasting against a row
+    col = K.placeholder((None, None))
+    out = col * np.arange(3.0)
+    assert out.shape == (None, 3)
+    got = K.function([col], [out])([np.ones((2, 1))])[0]
+    np.testing.assert_array_equal(got, np.tile(np.arange(3.0), (2, 1)))
