@@ -27,11 +27,9 @@ import jax.numpy as jnp
 import numpy as np
 from jax._src import core as _jcore
 
-from . import config
-
 __all__ = [
     "Tensor", "Node", "Placeholder", "Variable", "Constant", "op", "is_symbolic_input",
-    "is_tensor", "name_scope", "get_uid", "reset_uids",
+    "is_tensor", "name_scope", "get_uid", "reset_uids", "inferring",
 ]
 
 _FILLS = (97, 101)  # trial sizes for unknown dims; primes unlikely to equal a real dim
@@ -224,7 +222,11 @@ class Node(Tensor):
         if fill not in self._static_cache:
             vals = [_trial_value(x, fill) if isinstance(x, Tensor) else x for x in self.leaves]
             with jax.ensure_compile_time_eval():
-                self._static_cache[fill] = self.compute(vals)
+                _inferring[0] += 1
+                try:
+                    self._static_cache[fill] = self.compute(vals)
+                finally:
+                    _inferring[0] -= 1
         return self._static_cache[fill]
 
 
@@ -434,6 +436,19 @@ def _unified_shape(t: Tensor, others, fill: int):
     return tuple(dims)
 
 
+_inferring = [0]
+
+
+def inferring() -> bool:
+    """True while shape inference runs an op on trial values.
+
+    An op that checks sizes may then tolerate a mismatch caused by a trial size (a ``None``
+    dim that must equal a known one) and return a stand-in of the right shape; the same
+    mismatch raises when the node really runs.
+    """
+    return _inferring[0] > 0
+
+
 def _trials(node: Node, fills, strategy="fill"):
     outs = []
     for fill in fills:
@@ -459,12 +474,15 @@ def _trials(node: Node, fills, strategy="fill"):
                 vals[i] = d
             return node.compute(vals)
 
+        _inferring[0] += 1
         try:
             outs.append(jax.eval_shape(run, *specs))
             node._specs[fill] = outs[-1]
         except Exception as e:  # re-raised with the op and its inputs named
             raise ValueError(f"{node.opname}: cannot apply to inputs ({_describe(node.leaves)})"
                              f": {type(e).__name__}: {e}") from e
+        finally:
+            _inferring[0] -= 1
     return outs
 
 

@@ -370,7 +370,7 @@ class Function:
         for n in nodes:
             if isinstance(n, Constant):
                 consts[id(n)] = n.value
-            elif isinstance(n, Node):
+            elif isinstance(n, Node) and not n.foldable:  # folded values stay static
                 for leaf in n.leaves:
                     if isinstance(leaf, (np.ndarray, jax.Array)):
                         consts[id(leaf)] = leaf
@@ -409,7 +409,7 @@ class Function:
                 outs.append(post(o))
             else:
                 outs.append(ev(o))
-        outs = tuple(jnp.asarray(o) for o in outs)
+        outs = tuple(jnp.asarray(o.todense() if hasattr(o, "todense") else o) for o in outs)
         return outs, new, step + jnp.uint32(1)
 
     def _feeds(self, values, host: bool):
@@ -507,7 +507,8 @@ def eval(x, feed_dict=None):
     evaluation on, so one-off evaluations (initializers) cost no compilation.
     """
     if isinstance(x, Variable):
-        return np.array(get_session().read(x))
+        v = get_session().read(x)
+        return np.array(v.todense() if hasattr(v, "todense") else v)
     if isinstance(x, Constant):
         return np.array(x.value)
     if not isinstance(x, Tensor):
