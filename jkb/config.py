@@ -43,6 +43,7 @@ def floatx() -> str:
 
 
 def set_floatx(value: str) -> None:
+    """Sets the default float dtype ('float16', 'float32' or 'float64')."""
     value = str(value)
     if value not in _FLOATX:
         raise ValueError(f"set_floatx: unknown floatx type {value!r}; expected one of "
@@ -63,6 +64,7 @@ def epsilon() -> float:
 
 
 def set_epsilon(value: float) -> None:
+    """Sets the fuzz factor."""
     common = _keras_common()
     if common:
         common.set_epsilon(value)
@@ -77,6 +79,7 @@ def image_data_format() -> str:
 
 
 def set_image_data_format(data_format: str) -> None:
+    """Sets the default layout: 'channels_last' or 'channels_first'."""
     if data_format not in _FORMATS:
         raise ValueError(f"set_image_data_format: unknown data_format {data_format!r}; "
                          f"expected 'channels_first' or 'channels_last'.")
@@ -104,6 +107,7 @@ def image_dim_ordering() -> str:
 
 
 def set_image_dim_ordering(dim_ordering: str) -> None:
+    """Legacy setter: 'th' means channels_first, 'tf' channels_last."""
     if dim_ordering not in ("th", "tf"):
         raise ValueError(f"set_image_dim_ordering: unknown dim_ordering {dim_ordering!r}; "
                          "expected 'th' or 'tf'.")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import math as _math
 
 import jax
@@ -18,7 +19,7 @@ __all__ = [
     "ones_like", "identity", "is_variable", "is_placeholder", "is_tensor", "is_keras_tensor",
     "is_sparse", "int_shape", "ndim", "dtype", "count_params", "get_variable_shape", "size",
     "shape", "is_symbolic", "manual_variable_initialization", "get_graph",
-    "v1_variable_initialization",
+    "v1_variable_initialization", "control_dependencies",
 ]
 
 
@@ -134,10 +135,12 @@ def identity(x, name=None):
 
 
 def is_variable(x) -> bool:
+    """True for jkb variables (not for tensors computed from them)."""
     return isinstance(x, Variable)
 
 
 def is_placeholder(x) -> bool:
+    """True for objects made by ``K.placeholder``; never raises."""
     from .function import LearningPhase
     return isinstance(x, Placeholder) and not isinstance(x, LearningPhase)
 
@@ -220,6 +223,20 @@ def manual_variable_initialization(value):
 def get_graph():
     """jkb has no global graph object; returns the live session (the closest thing)."""
     return get_session()
+
+
+@contextlib.contextmanager
+def control_dependencies(control_inputs):
+    """Context manager kept for TF-style code; jkb programs are pure dataflow.
+
+    A jkb program computes every value from its inputs and the pre-call state, and
+    ``K.function`` applies all updates together after the outputs, so there is no
+    execution order to constrain. The inputs are checked to be tensors (or None).
+    """
+    for c in control_inputs or ():
+        if c is not None and not isinstance(c, Tensor) and not hasattr(c, "shape"):
+            raise TypeError(f"control_dependencies: expected tensors, got {c!r}.")
+    yield
 
 
 def v1_variable_initialization():

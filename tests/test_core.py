@@ -228,3 +228,13 @@ def test_unknown_dims_broadcast_against_known_ones():
     assert out.shape == (None, 3)
     got = K.function([col], [out])([np.ones((2, 1))])[0]
     np.testing.assert_array_equal(got, np.tile(np.arange(3.0), (2, 1)))
+
+
+def test_control_dependencies_is_a_checked_context():
+    v = K.variable(1.0)
+    with K.control_dependencies([K.update_add(v, 1.0)]):
+        out = v * 2
+    assert K.eval(out) == 2.0
+    with pytest.raises(TypeError, match="control_dependencies"):
+        with K.control_dependencies(["not a tensor"]):
+            pass
