@@ -1,3 +1,561 @@
-"""TODO."""
+"""Convolutions (plain, transposed, depthwise, separable, locally connected) and pooling.
 
-__all__ = []
+Conventions, shared by every op here:
+
+* Kernels always use TF's layout, whatever the data format: spatial dims first, then
+  ``(in, out)`` (``(out, in)`` for the transposed convolutions). Convolutions are
+  cross-correlations (no kernel flip).
+* ``padding='same'`` follows TF: along each spatial dim the total padding is
+  ``max((ceil(L / s) - 1) * s + (k - 1) * d + 1 - L, 0)`` and an odd pixel goes at the end.
+  Average pooling divides by the number of real (non-padded) cells of each window.
+* ``data_format=None`` means ``image_data_format()``, read when the op is applied.
+  ``channels_first`` is handled with XLA dimension numbers, without transposes.
+* Inputs of different float dtypes are promoted to the wider one (TF refuses mixed dtypes).
+
+Deviations from the TF backend of Keras 2.3.1, all of them supersets:
+
+* ``strides > 1`` combined with ``dilation_rate > 1`` is computed (TF raises).
+* ``conv2d_transpose`` accepts unequal dilation rates and honours ``strides`` together with
+  dilation (TF's atrous path asserts equal rates and ignores ``strides``).
+* The batch entry of a transposed convolution's ``output_shape`` is not used: the batch size
+  always comes from ``x`` (TF raises at run time when they differ).
+"""
+
+from __future__ import annotations
+
+import operator
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax import lax
+
+from . import config
+from .core import Tensor, op
+
+__all__ = [
+    "conv1d", "conv2d", "conv3d", "conv2d_transpose", "conv3d_transpose",
+    "separable_conv1d", "separable_conv2d", "depthwise_conv2d", "pool2d", "pool3d",
+    "local_conv1d", "local_conv2d",
+]
+
+_SPATIAL = {1: "W", 2: "HW", 3: "DHW"}
+
+
+# ----------------------------------------------------------------------------- helpers
+
+
+def _static_shape(x) -> tuple:
+    """Static shape of any input, with ``None`` for unknown dims."""
+    if isinstance(x, Tensor) or hasattr(x, "shape"):
+        return tuple(None if d is None else int(d) for d in x.shape)
+    return np.shape(x)
+
+
+def _static_dtype(x) -> np.dtype:
+    if hasattr(x, "dtype"):
+        return np.dtype(x.dtype)
+    return np.asarray(x).dtype
+
+
+def _data_format(data_format, opname: str) -> str:
+    try:
+        return config.normalize_data_format(data_format)
+    except ValueError as e:
+        raise ValueError(f"{opname}: {e}") from None
+
+
+def _padding(padding, opname: str, allowed=("valid", "same")) -> str:
+    if not isinstance(padding, str) or padding not in allowed:
+        names = " or ".join(repr(p) for p in allowed)
+        raise ValueError(f"{opname}: padding must be {names}. Received: padding={padding!r}")
+    return padding
+
+
+def _ints(value, n: int, argname: str, opname: str) -> tuple:
+    """An int or a sequence of ``n`` ints, as a tuple of ``n`` positive Python ints."""
+    seq = (value,) * n if not isinstance(value, (tuple, list)) else tuple(value)
+    try:
+        out = tuple(operator.index(v) for v in seq)
+    except TypeError:
+        out = None
+    if out is None or len(out) != n or any(v < 1 for v in out):
+        raise ValueError(f"{opname}: {argname} must be a positive int or a tuple of {n} "
+                         f"positive ints. Received: {argname}={value!r}")
+    return out
+
+
+def _float_dtype(opname: str, *xs) -> np.dtype:
+    dt = np.dtype(jnp.result_type(*(_static_dtype(x) for x in xs)))
+    if not jnp.issubdtype(dt, jnp.floating):
+        dts = ", ".join(_static_dtype(x).name for x in xs)
+        raise TypeError(f"{opname}: inputs must be floating point. Received dtypes: {dts}")
+    return dt
+
+
+def _check_rank(shape, rank: int, what: str, opname: str, layout: str) -> None:
+    if len(shape) != rank:
+        raise ValueError(f"{opname}: {what} must have rank {rank} ({layout}). "
+                         f"Received: {what}.shape={shape}")
+
+
+def _channels(shape, data_format):
+    return shape[-1] if data_format == "channels_last" else shape[1]
+
+
+def _spatial(shape, data_format):
+    return tuple(shape[1:-1]) if data_format == "channels_last" else tuple(shape[2:])
+
+
+def _check_channels(have, want, opname, x_shape, k_shape, data_format, what="kernel"):
+    if have is not None and want is not None and have != want:
+        raise ValueError(f"{opname}: the input has {have} channels ({data_format}) but the "
+                         f"{what} expects {want}. Received: x.shape={x_shape}, "
+                         f"{what}.shape={k_shape}")
+
+
+def _same_pads(sizes, ksizes, strides, dilations):
+    """TF's 'same' padding: the odd pixel goes at the end."""
+    pads = []
+    for n, k, s, d in zip(sizes, ksizes, strides, dilations):
+        out = -(-n // s)
+        total = max((out - 1) * s + (k - 1) * d + 1 - n, 0)
+        pads.append((total // 2, total - total // 2))
+    return pads
+
+
+def _pads(padding, sizes, ksizes, strides, dilations):
+    if padding == "same":
+        return _same_pads(sizes, ksizes, strides, dilations)
+    if padding == "causal":
+        return [((k - 1) * d, 0) for k, d in zip(ksizes, dilations)]
+    return [(0, 0)] * len(sizes)
+
+
+def _jit(*static):
+    """Compiles a multi-op body once per shape and static arguments, so eager calls are one
+    dispatch; ``inline`` keeps it a plain part of any graph that calls it."""
+    return lambda fn: jax.jit(fn, static_argnums=static, inline=True)
+
+
+def _dims(n: int, data_format: str, rhs: str = "IO"):
+    sp = _SPATIAL[n]
+    lhs = "N" + sp + "C" if data_format == "channels_last" else "NC" + sp
+    return (lhs, sp + rhs, lhs)
+
+
+# ----------------------------------------------------------------------------- convolutions
+
+
+@_jit(2, 3, 4, 5, 6, 7)
+def _conv_fn(x, kernel, strides, padding, data_format, dilation, groups, dtype):
+    """N-d convolution; ``kernel`` is (spatial..., in / groups, out)."""
+    n = len(strides)
+    x = jnp.asarray(x, dtype)
+    kernel = jnp.asarray(kernel, dtype)
+    sizes = _spatial(x.shape, data_format)
+    pads = _pads(padding, sizes, kernel.shape[:n], strides, dilation)
+    return lax.conv_general_dilated(
+        x, kernel, window_strides=strides, padding=pads, rhs_dilation=dilation,
+        dimension_numbers=_dims(n, data_format), feature_group_count=groups)
+
+
+_conv1d = op(_conv_fn, name="conv1d")
+_conv2d = op(_conv_fn, name="conv2d")
+_conv3d = op(_conv_fn, name="conv3d")
+
+
+def _conv(lifted, opname, n, x, kernel, strides, padding, data_format, dilation_rate,
+          paddings=("valid", "same")):
+    data_format = _data_format(data_format, opname)
+    padding = _padding(padding, opname, paddings)
+    if padding == "causal" and data_format != "channels_last":
+        raise ValueError(f"{opname}: padding='causal' needs data_format='channels_last' "
+                         f"(temporal data). Received: data_format={data_format!r}")
+    strides = _ints(strides, n, "strides", opname)
+    dilation = _ints(dilation_rate, n, "dilation_rate", opname)
+    xs, ks = _static_shape(x), _static_shape(kernel)
+    _check_rank(xs, n + 2, "x", opname, "batch, spatial..., channels")
+    _check_rank(ks, n + 2, "kernel", opname, "spatial..., in, out")
+    _check_channels(_channels(xs, data_format), ks[-2], opname, xs, ks, data_format)
+    dtype = _float_dtype(opname, x, kernel)
+    return lifted(x, kernel, strides, padding, data_format, dilation, 1, dtype)
+
+
+def conv1d(x, kernel, strides=1, padding='valid', data_format=None, dilation_rate=1):
+    """1-D cross-correlation of x (batch, steps, in) with kernel (k, in, out).
+
+    ``padding`` is 'valid', 'same' or 'causal' (left-pads ``dilation_rate * (k - 1)`` zeros,
+    so output step t only sees input steps <= t; channels_last only).
+    """
+    return _conv(_conv1d, "conv1d", 1, x, kernel, strides, padding, data_format,
+                 dilation_rate, ("valid", "same", "causal"))
+
+
+def conv2d(x, kernel, strides=(1, 1), padding='valid', data_format=None,
+           dilation_rate=(1, 1)):
+    """2-D cross-correlation of x with kernel (kh, kw, in, out) in either data format."""
+    return _conv(_conv2d, "conv2d", 2, x, kernel, strides, padding, data_format,
+                 dilation_rate)
+
+
+def conv3d(x, kernel, strides=(1, 1, 1), padding='valid', data_format=None,
+           dilation_rate=(1, 1, 1)):
+    """3-D cross-correlation of x with kernel (kd, kh, kw, in, out) in either data format."""
+    return _conv(_conv3d, "conv3d", 3, x, kernel, strides, padding, data_format,
+                 dilation_rate)
+
+
+# ----------------------------------------------------------------------------- transposed
+
+
+def _shape_entry(v, opname):
+    if v is None:
+        return None
+    try:
+        return int(np.asarray(v))
+    except Exception:  # a tracer: the output shape must be known when tracing
+        raise ValueError(f"{opname}: output_shape must be static (ints, None or values "
+                         f"derived from K.shape). Received entry: {v!r}") from None
+
+
+def _conv_transpose_fn(x, kernel, output_shape, strides, padding, data_format, dilation,
+                       dtype, opname):
+    """The adjoint of ``_conv_fn`` with kernel (spatial..., out, in), as a direct conv."""
+    n = len(strides)
+    if hasattr(output_shape, "shape") and np.ndim(output_shape) == 1:
+        output_shape = list(np.asarray(output_shape))
+    out = [_shape_entry(v, opname) for v in output_shape]
+    if len(out) != n + 2:
+        raise ValueError(f"{opname}: output_shape must have {n + 2} entries (batch included)."
+                         f" Received: output_shape={tuple(out)}")
+    out_sizes, out_ch = _spatial(out, data_format), _channels(out, data_format)
+    ksizes, k_out = tuple(kernel.shape[:n]), kernel.shape[n]
+    if None in out_sizes or (out_ch is not None and out_ch != k_out):
+        raise ValueError(f"{opname}: output_shape must give every spatial size and "
+                         f"{k_out} channels (kernel.shape[{n}]) in {data_format} order. "
+                         f"Received: output_shape={tuple(out)}, kernel.shape={kernel.shape}")
+    pads = _pads(padding, out_sizes, ksizes, strides, dilation)
+    eff = [(k - 1) * d + 1 for k, d in zip(ksizes, dilation)]
+    fwd = [(o + lo + hi - e) // s + 1
+           for o, (lo, hi), e, s in zip(out_sizes, pads, eff, strides)]
+    if tuple(fwd) != _spatial(x.shape, data_format):
+        raise ValueError(
+            f"{opname}: output_shape {tuple(out)} is not a shape that the forward convolution "
+            f"(strides={strides}, padding={padding!r}, dilation_rate={dilation}) maps to the "
+            f"input's spatial shape; it maps to {tuple(fwd)}. Received: x.shape={x.shape}, "
+            f"kernel.shape={kernel.shape}")
+    return _conv_transpose_core(x, kernel, out_sizes, strides, tuple(pads), data_format,
+                                dilation, dtype)
+
+
+@_jit(2, 3, 4, 5, 6, 7)
+def _conv_transpose_core(x, kernel, out_sizes, strides, pads, data_format, dilation, dtype):
+    n = len(strides)
+    x = jnp.asarray(x, dtype)
+    kernel = jnp.asarray(kernel, dtype)
+    eff = [(k - 1) * d + 1 for k, d in zip(kernel.shape[:n], dilation)]
+    fwd = _spatial(x.shape, data_format)
+    # Spread x by the strides, pad so that every output cell sees the kernel cells that
+    # the forward conv had it feed, and correlate with the flipped kernel.
+    tpads = [(e - 1 - lo, o - (m - 1) * s - 1 + lo)
+             for e, (lo, _), o, m, s in zip(eff, pads, out_sizes, fwd, strides)]
+    flipped = jnp.flip(kernel, axis=tuple(range(n)))
+    return lax.conv_general_dilated(
+        x, flipped, window_strides=(1,) * n, padding=tpads, lhs_dilation=strides,
+        rhs_dilation=dilation, dimension_numbers=_dims(n, data_format, rhs="OI"))
+
+
+_conv2d_transpose = op(_conv_transpose_fn, name="conv2d_transpose")
+_conv3d_transpose = op(_conv_transpose_fn, name="conv3d_transpose")
+
+
+def _normalize_output_shape(output_shape, opname):
+    if isinstance(output_shape, Tensor):
+        return output_shape
+    if hasattr(output_shape, "shape") and not isinstance(output_shape, (tuple, list)):
+        return tuple(_shape_entry(v, opname) for v in np.asarray(output_shape).reshape(-1))
+    if not isinstance(output_shape, (tuple, list)):
+        raise ValueError(f"{opname}: output_shape must be a tuple (batch included). "
+                         f"Received: output_shape={output_shape!r}")
+    # Static entries become plain ints here so that none of them becomes a runtime argument.
+    return tuple(v if v is None or isinstance(v, Tensor) else _shape_entry(v, opname)
+                 for v in output_shape)
+
+
+def _conv_transpose(lifted, opname, n, x, kernel, output_shape, strides, padding,
+                    data_format, dilation_rate):
+    data_format = _data_format(data_format, opname)
+    padding = _padding(padding, opname)
+    strides = _ints(strides, n, "strides", opname)
+    dilation = _ints(dilation_rate, n, "dilation_rate", opname)
+    xs, ks = _static_shape(x), _static_shape(kernel)
+    _check_rank(xs, n + 2, "x", opname, "batch, spatial..., channels")
+    _check_rank(ks, n + 2, "kernel", opname, "spatial..., out, in")
+    _check_channels(_channels(xs, data_format), ks[-1], opname, xs, ks, data_format)
+    dtype = _float_dtype(opname, x, kernel)
+    output_shape = _normalize_output_shape(output_shape, opname)
+    return lifted(x, kernel, output_shape, strides, padding, data_format, dilation, dtype,
+                  opname)
+
+
+def conv2d_transpose(x, kernel, output_shape, strides=(1, 1), padding='valid',
+                     data_format=None, dilation_rate=(1, 1)):
+    """Transposed 2-D convolution: the gradient of ``conv2d`` with respect to its input.
+
+    kernel is (kh, kw, out, in). ``output_shape`` is the full 4-tuple in ``data_format``
+    order (entries may be None for the batch, or values from ``K.shape``); ``conv2d`` with
+    the same arguments must map that shape back to x's spatial shape.
+    """
+    return _conv_transpose(_conv2d_transpose, "conv2d_transpose", 2, x, kernel, output_shape,
+                           strides, padding, data_format, dilation_rate)
+
+
+def conv3d_transpose(x, kernel, output_shape, strides=(1, 1, 1), padding='valid',
+                     data_format=None):
+    """Transposed 3-D convolution; kernel (kd, kh, kw, out, in), output_shape a 5-tuple."""
+    return _conv_transpose(_conv3d_transpose, "conv3d_transpose", 3, x, kernel, output_shape,
+                           strides, padding, data_format, 1)
+
+
+# ----------------------------------------------------------------------------- depthwise
+
+
+@_jit(3, 4, 5, 6, 7)
+def _depthwise_fn(x, depthwise_kernel, pointwise_kernel, strides, padding, data_format,
+                  dilation, dtype):
+    n = len(strides)
+    c, dm = depthwise_kernel.shape[n:]
+    # (spatial..., in, dm) -> (spatial..., 1, in * dm): output channel c * dm + m, as in TF.
+    k = jnp.reshape(depthwise_kernel, depthwise_kernel.shape[:n] + (1, c * dm))
+    y = _conv_fn(x, k, strides, padding, data_format, dilation, c, dtype)
+    if pointwise_kernel is not None:
+        y = _conv_fn(y, pointwise_kernel, (1,) * n, "valid", data_format, (1,) * n, 1, dtype)
+    return y
+
+
+_depthwise_conv2d = op(_depthwise_fn, name="depthwise_conv2d")
+_separable_conv1d = op(_depthwise_fn, name="separable_conv1d")
+_separable_conv2d = op(_depthwise_fn, name="separable_conv2d")
+
+
+def _depthwise(lifted, opname, n, x, depthwise_kernel, pointwise_kernel, strides, padding,
+               data_format, dilation_rate):
+    data_format = _data_format(data_format, opname)
+    padding = _padding(padding, opname)
+    strides = _ints(strides, n, "strides", opname)
+    dilation = _ints(dilation_rate, n, "dilation_rate", opname)
+    xs, ds = _static_shape(x), _static_shape(depthwise_kernel)
+    _check_rank(xs, n + 2, "x", opname, "batch, spatial..., channels")
+    _check_rank(ds, n + 2, "depthwise_kernel", opname, "spatial..., in, depth_multiplier")
+    _check_channels(_channels(xs, data_format), ds[-2], opname, xs, ds, data_format,
+                    "depthwise_kernel")
+    kernels = (x, depthwise_kernel)
+    if pointwise_kernel is not None:
+        ps = _static_shape(pointwise_kernel)
+        _check_rank(ps, n + 2, "pointwise_kernel", opname, "1..., in * depth_multiplier, out")
+        want = ds[-2] * ds[-1] if None not in ds[-2:] else None
+        if any(k != 1 for k in ps[:n]) or (want is not None and ps[-2] not in (None, want)):
+            raise ValueError(f"{opname}: pointwise_kernel must have shape "
+                             f"{(1,) * n + (want, 'out')}. Received: "
+                             f"depthwise_kernel.shape={ds}, pointwise_kernel.shape={ps}")
+        kernels += (pointwise_kernel,)
+    dtype = _float_dtype(opname, *kernels)
+    return lifted(x, depthwise_kernel, pointwise_kernel, strides, padding, data_format,
+                  dilation, dtype)
+
+
+def depthwise_conv2d(x, depthwise_kernel, strides=(1, 1), padding='valid', data_format=None,
+                     dilation_rate=(1, 1)):
+    """Convolves each input channel with its own ``dm`` filters (kernel (kh, kw, in, dm)).
+
+    The result has ``in * dm`` channels; input channel c, filter m -> channel ``c * dm + m``.
+    """
+    return _depthwise(_depthwise_conv2d, "depthwise_conv2d", 2, x, depthwise_kernel, None,
+                      strides, padding, data_format, dilation_rate)
+
+
+def separable_conv1d(x, depthwise_kernel, pointwise_kernel, strides=1, padding='valid',
+                     data_format=None, dilation_rate=1):
+    """Depthwise 1-D conv (kernel (k, in, dm)) then a pointwise one (kernel (1, in*dm, out)).
+
+    ``strides`` and ``dilation_rate`` apply to the depthwise step.
+    """
+    return _depthwise(_separable_conv1d, "separable_conv1d", 1, x, depthwise_kernel,
+                      pointwise_kernel, strides, padding, data_format, dilation_rate)
+
+
+def separable_conv2d(x, depthwise_kernel, pointwise_kernel, strides=(1, 1), padding='valid',
+                     data_format=None, dilation_rate=(1, 1)):
+    """Depthwise 2-D conv (kernel (kh, kw, in, dm)) then a 1x1 conv (kernel (1, 1, in*dm, out)).
+
+    ``strides`` and ``dilation_rate`` apply to the depthwise step.
+    """
+    return _depthwise(_separable_conv2d, "separable_conv2d", 2, x, depthwise_kernel,
+                      pointwise_kernel, strides, padding, data_format, dilation_rate)
+
+
+# ----------------------------------------------------------------------------- pooling
+
+
+def _window_counts(size, k, s, pads, out):
+    """How many real cells each output window covers along one dim."""
+    starts = np.arange(out) * s - pads[0]
+    return np.minimum(starts + k, size) - np.maximum(starts, 0)
+
+
+@_jit(1, 2, 3, 4, 5)
+def _pool_fn(x, pool_size, strides, padding, data_format, pool_mode):
+    n = len(pool_size)
+    x = jnp.asarray(x)
+    first = 1 if data_format == "channels_last" else 2
+    axes = range(first, first + n)
+    sizes = _spatial(x.shape, data_format)
+    pads = _pads(padding, sizes, pool_size, strides, (1,) * n)
+    window, steps, padding_cfg = [1] * x.ndim, [1] * x.ndim, [(0, 0)] * x.ndim
+    for a, k, s, p in zip(axes, pool_size, strides, pads):
+        window[a], steps[a], padding_cfg[a] = k, s, p
+    if pool_mode == "max":
+        # The identity of max, so padded cells never win (and XLA's max-pool path is used).
+        if jnp.issubdtype(x.dtype, jnp.floating):
+            init = np.array(-np.inf, x.dtype)
+        else:
+            init = np.array(jnp.iinfo(x.dtype).min, x.dtype)
+        return lax.reduce_window(x, init, lax.max, window, steps, padding_cfg)
+    total = lax.reduce_window(x, np.array(0, x.dtype), lax.add, window, steps, padding_cfg)
+    count = np.ones((1,) * x.ndim, np.int64)
+    for a, size, k, s, p in zip(axes, sizes, pool_size, strides, pads):
+        c = _window_counts(size, k, s, p, total.shape[a])
+        count = count * c.reshape([-1 if i == a else 1 for i in range(x.ndim)])
+    return total / count.astype(x.dtype)
+
+
+_pool2d = op(_pool_fn, name="pool2d")
+_pool3d = op(_pool_fn, name="pool3d")
+
+
+def _pool(lifted, opname, n, x, pool_size, strides, padding, data_format, pool_mode):
+    data_format = _data_format(data_format, opname)
+    padding = _padding(padding, opname)
+    pool_size = _ints(pool_size, n, "pool_size", opname)
+    strides = _ints(strides, n, "strides", opname)
+    if pool_mode not in ("max", "avg"):
+        raise ValueError(f"{opname}: pool_mode must be 'max' or 'avg'. "
+                         f"Received: pool_mode={pool_mode!r}")
+    xs = _static_shape(x)
+    _check_rank(xs, n + 2, "x", opname, "batch, spatial..., channels")
+    dt = _static_dtype(x)
+    ok = jnp.issubdtype(dt, jnp.floating) or (
+        pool_mode == "max" and jnp.issubdtype(dt, jnp.integer))
+    if not ok:
+        raise TypeError(f"{opname}: {pool_mode} pooling is not defined for dtype {dt.name}. "
+                        f"Received: x.shape={xs}, x.dtype={dt.name}")
+    return lifted(x, pool_size, strides, padding, data_format, pool_mode)
+
+
+def pool2d(x, pool_size, strides=(1, 1), padding='valid', data_format=None, pool_mode='max'):
+    """2-D max or average pooling; 'same' averages count only real (non-padded) cells."""
+    return _pool(_pool2d, "pool2d", 2, x, pool_size, strides, padding, data_format, pool_mode)
+
+
+def pool3d(x, pool_size, strides=(1, 1, 1), padding='valid', data_format=None,
+           pool_mode='max'):
+    """3-D max or average pooling; 'same' averages count only real (non-padded) cells."""
+    return _pool(_pool3d, "pool3d", 3, x, pool_size, strides, padding, data_format, pool_mode)
+
+
+# ----------------------------------------------------------------------------- unshared
+
+
+def _patches(x, count, stride, k, axis):
+    """x with ``axis`` replaced by (count, k): ``count`` windows of size k, ``stride`` apart."""
+    # k strided slices rather than a gather: cheaper, and their gradient is a pad, not a
+    # scatter.
+    return jnp.stack([lax.slice_in_dim(x, o, o + (count - 1) * stride + 1, stride, axis)
+                      for o in range(k)], axis=axis + 1)
+
+
+@op(name="local_conv1d")
+@_jit(2, 3, 4)
+def _local_conv1d(inputs, kernel, kernel_size, stride, dtype):
+    length = kernel.shape[0]
+    p = _patches(jnp.asarray(inputs, dtype), length, stride, kernel_size, 1)
+    p = jnp.reshape(p, p.shape[:2] + (-1,))  # (batch, L, k * in), flattened as (k, in)
+    return jnp.einsum("blf,lfo->blo", p, jnp.asarray(kernel, dtype))
+
+
+def local_conv1d(inputs, kernel, kernel_size, strides, data_format=None):
+    """1-D convolution with one kernel per output position (valid padding).
+
+    inputs (batch, steps, in) -- read as channels_last whatever ``data_format`` says, like
+    every Keras 2.3.1 backend; kernel (output_length, k * in, filters), each patch flattened
+    as (k, in). Result (batch, output_length, filters).
+    """
+    opname = "local_conv1d"
+    _data_format(data_format, opname)
+    (k,) = _ints(kernel_size, 1, "kernel_size", opname)
+    (s,) = _ints(strides, 1, "strides", opname)
+    xs, ks = _static_shape(inputs), _static_shape(kernel)
+    _check_rank(xs, 3, "inputs", opname, "batch, steps, channels")
+    _check_rank(ks, 3, "kernel", opname, "output_length, kernel_size * in, filters")
+    if None in ks[:2]:
+        raise ValueError(f"{opname}: the kernel shape must be known. Received: "
+                         f"kernel.shape={ks}")
+    length, feat = ks[:2]
+    if xs[2] is not None and feat != k * xs[2]:
+        raise ValueError(f"{opname}: kernel.shape[1] must be kernel_size * channels = "
+                         f"{k * xs[2]}. Received: inputs.shape={xs}, kernel.shape={ks}")
+    if xs[1] is not None and (length - 1) * s + k > xs[1]:
+        raise ValueError(f"{opname}: {length} windows of size {k} with stride {s} do not fit "
+                         f"in {xs[1]} steps. Received: inputs.shape={xs}, kernel.shape={ks}")
+    return _local_conv1d(inputs, kernel, k, s, _float_dtype(opname, inputs, kernel))
+
+
+@op(name="local_conv2d")
+@_jit(2, 3, 4, 5, 6)
+def _local_conv2d(inputs, kernel, kernel_size, strides, output_shape, data_format, dtype):
+    (kh, kw), (sh, sw), (rows, cols) = kernel_size, strides, output_shape
+    x = jnp.asarray(inputs, dtype)
+    if data_format == "channels_first":
+        p = _patches(x, rows, sh, kh, 2)       # (b, in, R, kh, W)
+        p = _patches(p, cols, sw, kw, 4)       # (b, in, R, kh, C, kw)
+        p = jnp.transpose(p, (0, 2, 4, 1, 3, 5))  # (b, R, C, in, kh, kw)
+    else:
+        p = _patches(x, rows, sh, kh, 1)       # (b, R, kh, W, in)
+        p = _patches(p, cols, sw, kw, 3)       # (b, R, kh, C, kw, in)
+        p = jnp.transpose(p, (0, 1, 3, 2, 4, 5))  # (b, R, C, kh, kw, in)
+    p = jnp.reshape(p, (p.shape[0], rows * cols, -1))
+    y = jnp.einsum("bpf,pfo->bpo", p, jnp.asarray(kernel, dtype))
+    y = jnp.reshape(y, (y.shape[0], rows, cols, -1))
+    return jnp.transpose(y, (0, 3, 1, 2)) if data_format == "channels_first" else y
+
+
+def local_conv2d(inputs, kernel, kernel_size, strides, output_shape, data_format=None):
+    """2-D convolution with one kernel per output position (valid padding).
+
+    kernel (rows * cols, kh * kw * in, filters) with ``output_shape = (rows, cols)``. Each
+    patch is flattened in the data format's memory order: (kh, kw, in) for channels_last,
+    (in, kh, kw) for channels_first. Result (batch, rows, cols, filters) or
+    (batch, filters, rows, cols).
+    """
+    opname = "local_conv2d"
+    data_format = _data_format(data_format, opname)
+    kernel_size = _ints(kernel_size, 2, "kernel_size", opname)
+    strides = _ints(strides, 2, "strides", opname)
+    out = _ints(output_shape, 2, "output_shape", opname)
+    xs, ks = _static_shape(inputs), _static_shape(kernel)
+    _check_rank(xs, 4, "inputs", opname, "batch, rows, cols, channels")
+    _check_rank(ks, 3, "kernel", opname, "rows * cols, kh * kw * in, filters")
+    ch, (h, w) = _channels(xs, data_format), _spatial(xs, data_format)
+    want = (out[0] * out[1], None if ch is None else kernel_size[0] * kernel_size[1] * ch)
+    if ks[0] != want[0] or (want[1] is not None and ks[1] != want[1]):
+        raise ValueError(f"{opname}: kernel must have shape {want + ('filters',)} for "
+                         f"output_shape={out}, kernel_size={kernel_size}. Received: "
+                         f"inputs.shape={xs}, kernel.shape={ks}")
+    for size, o, k, s in zip((h, w), out, kernel_size, strides):
+        if size is not None and (o - 1) * s + k > size:
+            raise ValueError(f"{opname}: output_shape={out} with kernel_size={kernel_size} "
+                             f"and strides={strides} does not fit the input. Received: "
+                             f"inputs.shape={xs} ({data_format})")
+    return _local_conv2d(inputs, kernel, kernel_size, strides, out, data_format,
+                         _float_dtype(opname, inputs, kernel))

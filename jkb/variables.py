@@ -90,16 +90,24 @@ def constant(value, dtype=None, shape=None, name=None):
     return Constant(jnp.array(array), name=name)
 
 
+def _shape_tuple(shape) -> tuple:
+    """An int or a sequence of ints (NumPy ints, folded shape values) as a tuple."""
+    if isinstance(shape, Tensor):
+        from .function import eval as _eval
+        shape = _eval(shape)
+    return tuple(int(d) for d in np.asarray(shape).reshape(-1))
+
+
 def zeros(shape, dtype=None, name=None):
     """A zero-filled *variable* (updatable, as optimizers' slots need)."""
     dt = _dtype(dtype, "zeros")
-    return variable(np.zeros(tuple(shape), dt), dtype=dt, name=name)
+    return variable(np.zeros(_shape_tuple(shape), dt), dtype=dt, name=name)
 
 
 def ones(shape, dtype=None, name=None):
     """A one-filled *variable*."""
     dt = _dtype(dtype, "ones")
-    return variable(np.ones(tuple(shape), dt), dtype=dt, name=name)
+    return variable(np.ones(_shape_tuple(shape), dt), dtype=dt, name=name)
 
 
 def eye(size, dtype=None, name=None):

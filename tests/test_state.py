@@ -135,3 +135,40 @@ def test_session_and_set_session():
         K.set_session(object())
     assert K.get_graph() is other
     assert K.manual_variable_initialization(True) is None
+
+
+@pytest.mark.parametrize("shape", [1, (2, 3), [4], (), np.array([2, 2])])
+def test_zeros_ones_eye_are_variables(shape):
+    z, o = K.zeros(shape), K.ones(shape, dtype="int32")
+    want = tuple(np.asarray(shape).reshape(-1).tolist())
+    assert K.is_variable(z) and K.int_shape(z) == want
+    np.testing.assert_array_equal(K.get_value(z), np.zeros(want))
+    np.testing.assert_array_equal(K.get_value(o), np.ones(want, np.int32))
+    assert K.dtype(z) == "float32" and K.dtype(o) == "int32"
+    K.eval(K.update_add(z, 1.0))  # updatable, as optimizer slots need
+    np.testing.assert_array_equal(K.get_value(z), np.ones(want))
+
+
+def test_eye_and_like_ops():
+    np.testing.assert_array_equal(K.get_value(K.eye(3)), np.eye(3))
+    np.testing.assert_array_equal(K.get_value(K.eye((2, 4), dtype="float64")), np.eye(2, 4))
+    x = K.placeholder((None, 3), dtype="int32")
+    z = K.zeros_like(x)
+    assert K.dtype(z) == "float32" and z.shape == (None, 3)  # floatx, not x's dtype
+    got = K.function([x], [z, K.ones_like(x, dtype="int64")])([np.ones((2, 3))])
+    np.testing.assert_array_equal(got[0], np.zeros((2, 3)))
+    assert got[1].dtype == np.int64 and got[1].sum() == 6
+    np.testing.assert_array_equal(K.zeros_like(np.ones(2)), np.zeros(2))
+
+
+def test_constant():
+    c = K.constant([1, 2, 3])
+    assert K.dtype(c) == "float32" and K.is_tensor(c)
+    np.testing.assert_array_equal(K.eval(c), [1.0, 2.0, 3.0])
+    np.testing.assert_array_equal(K.eval(K.constant(2.0, shape=(2, 2))), 2 * np.ones((2, 2)))
+    np.testing.assert_array_equal(K.eval(K.constant(np.arange(4), shape=(2, 2), dtype="int32")),
+                                  np.arange(4).reshape(2, 2))
+    with pytest.raises(ValueError, match="reshape"):
+        K.constant(np.arange(3), shape=(2, 2))
+    v = K.variable(K.constant([1.0, 2.0]) * 2)  # variables materialize tensors
+    np.testing.assert_array_equal(K.get_value(v), [2.0, 4.0])
