@@ -192,7 +192,8 @@ def clear_session() -> None:
 def get_value(x) -> np.ndarray:
     """The value of a variable (or any tensor) as a NumPy array (a copy)."""
     if isinstance(x, Variable):
-        return np.array(get_session().read(x))
+        v = get_session().read(x)
+        return np.array(v.todense() if hasattr(v, "todense") else v)
     if isinstance(x, Tensor):
         from .function import eval as _eval
         return _eval(x)
