@@ -2,11 +2,12 @@
 
 A :class:`Function` walks the graph once, at construction, and plans a pure function
 
-    pure_flat(read, written, feeds, consts, key, step, training) -> (outputs, new_written, step)
+    pure_flat(read, written, feeds, consts, rng, training) -> (outputs, new_written, new_step)
 
 over flat tuples of arrays: ``read`` are the variables only read, ``written`` the update
 targets (their buffers are donated), ``consts`` every concrete array captured by the graph
-(arguments, never baked into the program), ``key``/``step`` the PRNG seed and counter, and
+(arguments, never baked into the program), ``rng`` the PRNG ``(key, step)`` (``None`` for
+programs without random ops, which then leave the step alone), and
 ``training`` the static learning phase. It is compiled once per input shapes with
 ``jax.jit``; a call only gathers arrays, runs it and writes the new arrays back.
 
@@ -154,10 +155,11 @@ def _is_static(v) -> bool:
 class _Eval:
     """Lazy evaluation with a memo; a child recomputes only its ``fresh`` nodes."""
 
-    __slots__ = ("memo", "parent", "fresh", "ctx")
+    __slots__ = ("memo", "parent", "fresh", "ctx", "offsets")
 
-    def __init__(self, memo, ctx, parent=None, fresh=frozenset()):
+    def __init__(self, memo, ctx, parent=None, fresh=frozenset(), offsets=None):
         self.memo, self.ctx, self.parent, self.fresh = memo, ctx, parent, fresh
+        self.offsets = offsets  # inner gradient targets: value + offset (offset = 0)
 
     def lookup(self, n):
         e = self
@@ -181,7 +183,10 @@ class _Eval:
                 stack.extend(missing)
                 continue
             stack.pop()
-            self.memo[n] = self._compute(n)
+            value = self._compute(n)
+            if self.offsets is not None and n in self.offsets:
+                value = value + self.offsets[n]
+            self.memo[n] = value
         return self.lookup(root)
 
     def _deps(self, n):
@@ -230,8 +235,16 @@ class _Eval:
         wrt_vals = [self.lookup(w) for w in group.wrt]
         fresh = group.fresh()
 
+        # Leaf targets are replaced by the traced values; an inner target is recomputed
+        # from its inputs plus a zero offset, so the loss still depends on the leaves
+        # through it and the offset's cotangent is the gradient at that tensor.
+        inner = [not isinstance(w, Tensor) or bool(_walk_deps(w)) for w in group.wrt]
+        wrt_vals = [jnp.zeros_like(v) if i else v for v, i in zip(wrt_vals, inner)]
+
         def loss_of(*ws):
-            child = _Eval(dict(zip(group.wrt, ws)), self.ctx, parent=self, fresh=fresh)
+            memo = {w: v for w, v, i in zip(group.wrt, ws, inner) if not i}
+            offsets = {w: v for w, v, i in zip(group.wrt, ws, inner) if i} or None
+            child = _Eval(memo, self.ctx, parent=self, fresh=fresh, offsets=offsets)
             return child(group.loss)
 
         diff = [i for i, w in enumerate(wrt_vals)
@@ -349,7 +362,7 @@ class Function:
         self.trace_count = 0
         self._compiled = compiled
         # Positional static/donated arguments keep calls on jit's fast C++ dispatch path.
-        self._jitted = jax.jit(self._pure_flat, static_argnums=(6,), donate_argnums=(1,))
+        self._jitted = jax.jit(self._pure_flat, static_argnums=(5,), donate_argnums=(1,))
 
     # -- planning (once)
     def _plan(self):
@@ -364,6 +377,7 @@ class Function:
                              f"among the inputs: {names}.")
         variables = [n for n in nodes if isinstance(n, Variable)]
         self._written = [v for v, _ in self.updates]
+        self._written_uids = [v.uid for v in self._written]
         written = set(self._written)
         self._read = [v for v in variables if v not in written]
         consts = {}
@@ -377,6 +391,7 @@ class Function:
         self._const_ids = tuple(consts)
         self._consts = tuple(jnp.asarray(v) for v in consts.values())
         self._feed_specs = [(p, p.dtype, tuple(p.shape)) for p in self.inputs]
+        self._uses_rng = any(hasattr(n, "leaf_value") for n in nodes)
         self._lp = [i for i, p in enumerate(self.inputs) if isinstance(p, LearningPhase)]
         post = [v for v, _ in self.updates]
         self._post_fresh = None
@@ -389,8 +404,9 @@ class Function:
             self._post_fresh = frozenset(fresh)
 
     # -- the pure program
-    def _pure_flat(self, read, written, feeds, consts, key, step, training=0):
+    def _pure_flat(self, read, written, feeds, consts, rng, training=0):
         self.trace_count += 1
+        key, step = rng if rng is not None else (None, None)
         ctx = _Ctx(dict(zip(self._const_ids, consts)), key, step, training)
         memo = dict(zip(self._read, read))
         memo.update(zip(self._written, written))
@@ -410,7 +426,7 @@ class Function:
             else:
                 outs.append(ev(o))
         outs = tuple(jnp.asarray(o.todense() if hasattr(o, "todense") else o) for o in outs)
-        return outs, new, step + jnp.uint32(1)
+        return outs, new, (None if step is None else step + jnp.uint32(1))
 
     def _feeds(self, values, host: bool):
         if isinstance(values, Mapping):
@@ -447,13 +463,12 @@ class Function:
                              "session (K.clear_session() was called after they were made)."
                              ) from None
         run = self._jitted if self._compiled else self._pure_flat
-        outs, new, step = run(read, written, feeds, self._consts, st.key, st.step, training)
-        if new:
+        rng = (st.key, st.step) if self._uses_rng else None
+        outs, new, step = run(read, written, feeds, self._consts, rng, training)
+        if new or step is not None:
             values = dict(st.values)
-            values.update(zip([v.uid for v in self._written], new))
-            sess._state = State(values, st.key, step)
-        else:
-            sess._state = State(st.values, st.key, step)
+            values.update(zip(self._written_uids, new))
+            sess._state = State(values, st.key, st.step if step is None else step)
         result = [np.array(o) for o in outs]
         return result[0] if self._single else result
 
@@ -462,9 +477,10 @@ class Function:
         feeds, _ = self._feeds(inputs, host=False)
         read = tuple(state.values[v.uid] for v in self._read)
         written = tuple(state.values[v.uid] for v in self._written)
-        outs, new, step = self._pure_flat(read, written, feeds, self._consts, state.key,
-                                          state.step, training=int(training))
-        new_state = state.replace(dict(zip([v.uid for v in self._written], new)), step=step)
+        rng = (state.key, state.step) if self._uses_rng else None
+        outs, new, step = self._pure_flat(read, written, feeds, self._consts, rng,
+                                          training=int(training))
+        new_state = state.replace(dict(zip(self._written_uids, new)), step=step)
         return (outs[0] if self._single else list(outs)), new_state
 
 

@@ -136,7 +136,7 @@ def test_test_mode_program_has_no_dropout():
     y = K.in_train_phase(K.dropout(x, 0.5), x)
     f = K.function([x, K.learning_phase()], [y])
     st = K.get_session()._state
-    args = ((), (), (np.ones((2, 4), np.float32), None), f._consts, st.key, st.step)
+    args = ((), (), (np.ones((2, 4), np.float32), None), f._consts, (st.key, st.step))
     test_jaxpr = str(jax.make_jaxpr(lambda *a: f._pure_flat(*a, training=0))(*args))
     train_jaxpr = str(jax.make_jaxpr(lambda *a: f._pure_flat(*a, training=1))(*args))
     assert "random_bits" not in test_jaxpr and "threefry" not in test_jaxpr

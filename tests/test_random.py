@@ -103,3 +103,15 @@ def test_dropout_on_concrete_arrays_and_seed():
     assert not np.array_equal(a, b) and set(np.unique(np.asarray(a))) <= {0.0, 2.0}
     out = K.dropout(np.ones((3, 3)), 0.5, seed=3)
     assert out.shape == (3, 3)
+
+
+def test_step_advances_only_for_programs_with_random_ops():
+    x = K.placeholder((2,))
+    plain = K.function([x], [x * 2])
+    noisy = K.function([x], [K.dropout(x, 0.5)])
+    step0 = int(K.get_session()._state.step)
+    plain([np.ones(2)])
+    assert int(K.get_session()._state.step) == step0
+    noisy([np.ones(2)])
+    noisy([np.ones(2)])
+    assert int(K.get_session()._state.step) == step0 + 2
