@@ -7,27 +7,40 @@ graph nodes that ``K.function`` compiles with ``jax.jit``).
 
 from . import config
 from .config import (
-    cast_to_floatx, epsilon, floatx, image_data_format, image_dim_ordering,
-    normalize_data_format, set_epsilon, set_floatx, set_image_data_format,
+    cast_to_floatx,
+    epsilon,
+    floatx,
+    image_data_format,
+    image_dim_ordering,
+    normalize_data_format,
+    set_epsilon,
+    set_floatx,
+    set_image_data_format,
     set_image_dim_ordering,
 )
+from .conv import *
 from .core import get_uid, name_scope, reset_uids
+from .ctc import *
+from .function import *
+from .function import Function
+from .math import *
+from .nn import *
+from .random import *
+from .rnn import *
+from .shapes import *
+from .sparse import *
 from .state import (
-    batch_get_value, batch_set_value, clear_session, get_session, get_value, set_session,
+    Session,
+    State,
+    batch_get_value,
+    batch_set_value,
+    clear_session,
+    get_session,
+    get_value,
+    set_session,
     set_value,
 )
-from .function import *
 from .variables import *
-from .math import *
-from .shapes import *
-from .nn import *
-from .conv import *
-from .rnn import *
-from .ctc import *
-from .sparse import *
-from .random import *
-from .state import State, Session
-from .function import Function
 
 
 def backend() -> str:

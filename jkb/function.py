@@ -148,6 +148,10 @@ class _Ctx:
         self.consts, self.key, self.step, self.training = consts, key, step, training
 
 
+def _shapes_of(n) -> str:
+    return ", ".join(str(tuple(t.shape)) for t in n.inputs)
+
+
 def _is_static(v) -> bool:
     return not isinstance(v, _Tracer)
 
@@ -204,10 +208,16 @@ class _Eval:
         if isinstance(n, Node):
             vals = [self.lookup(x) if isinstance(x, Tensor)
                     else self.ctx.consts.get(id(x), x) for x in n.leaves]
-            if all(_is_static(v) for v in vals) and not _jcore.trace_state_clean():
-                with jax.ensure_compile_time_eval():
-                    return n.compute(vals)
-            return n.compute(vals)
+            try:
+                if all(_is_static(v) for v in vals) and not _jcore.trace_state_clean():
+                    with jax.ensure_compile_time_eval():
+                        return n.compute(vals)
+                return n.compute(vals)
+            except Exception as e:  # name the op and what it received at run time
+                got = ", ".join(f"{tuple(np.shape(v))}:{getattr(v, 'dtype', type(v).__name__)}"
+                                for v in vals if hasattr(v, "shape"))
+                raise ValueError(f"{n.opname} failed on inputs of shapes [{got}] (built for "
+                                 f"{_shapes_of(n)}): {type(e).__name__}: {e}") from e
         if isinstance(n, Update):
             return n.compute([self.lookup(n.value)])
         if isinstance(n, Select):

@@ -163,9 +163,8 @@ def is_keras_tensor(x) -> bool:
 
 def is_sparse(x) -> bool:
     """True for sparse placeholders, variables and BCOO arrays."""
-    if isinstance(x, Tensor):
-        return bool(getattr(x, "sparse", False))
-    return hasattr(x, "nse") and hasattr(x, "todense")
+    from .sparse import holds_sparse
+    return holds_sparse(x)
 
 
 def int_shape(x):
