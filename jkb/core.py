@@ -105,7 +105,6 @@ class Tensor:
         self._dtype = np.dtype(dtype)
         self.id = next(_node_ids)
         self._name = name
-        self._uses_learning_phase = False
 
     # -- TF1-like introspection
     @property
@@ -199,8 +198,10 @@ class Node(Tensor):
         self.opname = name
         shape, dtype = _infer(self)
         super().__init__(shape, dtype)
-        self._uses_learning_phase = any(
-            getattr(t, "_uses_learning_phase", False) for t in self.inputs)
+        # Only set when true: Keras' TimeDistributed treats the attribute's mere presence
+        # as "uses the learning phase" (TF op outputs do not carry it).
+        if any(getattr(t, "_uses_learning_phase", False) for t in self.inputs):
+            self._uses_learning_phase = True
 
     @property
     def name(self) -> str:
@@ -237,6 +238,7 @@ class Placeholder(Tensor):
         super().__init__(shape, dtype, name)
         self.sparse = bool(sparse)
         self._keras_shape = tuple(self.shape)
+        self._uses_learning_phase = False
 
     @property
     def name(self) -> str:
@@ -259,6 +261,7 @@ class Variable(Tensor):
         self.constraint = constraint
         self.trainable = trainable
         self._keras_shape = tuple(self.shape)
+        self._uses_learning_phase = False
 
     @property
     def uid(self):

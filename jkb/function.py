@@ -81,7 +81,8 @@ class Select(Tensor):
         probe = op(fn, name="switch")(cond, then, other)
         self.inputs = tuple(x for x in (cond, then, other) if isinstance(x, Tensor))
         super().__init__(probe.shape, probe.dtype)
-        self._uses_learning_phase = probe._uses_learning_phase
+        if getattr(probe, "_uses_learning_phase", False):
+            self._uses_learning_phase = True
         self.opname = "switch"
 
 

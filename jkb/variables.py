@@ -207,9 +207,9 @@ def shape(x):
     return _shape(x)
 
 
-@op(name="size")
+@op(name="size", shape_only=True)
 def _size(x):
-    return jnp.asarray(jnp.size(x), jnp.int32)
+    return np.asarray(_math.prod(jnp.shape(x)), np.int32)
 
 
 def size(x, name=None):

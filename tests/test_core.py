@@ -237,3 +237,22 @@ def test_control_dependencies_is_a_checked_context():
     with pytest.raises(TypeError, match="control_dependencies"):
         with K.control_dependencies(["not a tensor"]):
             pass
+
+
+def test_uses_learning_phase_only_where_true():
+    p = K.placeholder((2, 3))
+    v = K.variable(np.ones(3))
+    assert p._uses_learning_phase is False and v._uses_learning_phase is False
+    y = p * v
+    assert not hasattr(y, "_uses_learning_phase")  # as TF op outputs
+    z = K.in_train_phase(y * 2, y) + 1
+    assert z._uses_learning_phase is True
+
+
+def test_size_is_static():
+    x = K.placeholder((None, 3, 4))
+    s = K.size(x)
+    reps = K.tile(K.ones_like(x[:1]), K.cast(K.stack([1, s // 12, 1]), "int32"))
+    got = K.function([x], [s, reps])([np.ones((5, 3, 4))])
+    assert got[0] == 60 and got[0].dtype == np.int32 and got[1].shape == (1, 15, 4)
+    assert K.size(jnp.ones((2, 3))) == 6
