@@ -58,9 +58,8 @@ def eager(func):
     return func
 
 
-if __name__ == "keras_backend_loading":  # pragma: no cover - documentation anchor
-    pass
-
+from . import cache as _cache  # noqa: E402
 from ._keras231 import _maybe_patch_keras  # noqa: E402
 
+_cache.enable_from_env()  # opt-in persistent compilation cache: JKB_COMPILATION_CACHE=dir
 _maybe_patch_keras()

@@ -31,7 +31,7 @@ import numpy as np
 from jax import lax
 
 from . import config
-from .core import Tensor, op
+from .core import Tensor, asarray, op
 
 __all__ = [
     "conv1d", "conv2d", "conv3d", "conv2d_transpose", "conv3d_transpose",
@@ -151,8 +151,8 @@ def _dims(n: int, data_format: str, rhs: str = "IO"):
 def _conv_fn(x, kernel, strides, padding, data_format, dilation, groups, dtype):
     """N-d convolution; ``kernel`` is (spatial..., in / groups, out)."""
     n = len(strides)
-    x = jnp.asarray(x, dtype)
-    kernel = jnp.asarray(kernel, dtype)
+    x = asarray(x, dtype)
+    kernel = asarray(kernel, dtype)
     sizes = _spatial(x.shape, data_format)
     pads = _pads(padding, sizes, kernel.shape[:n], strides, dilation)
     return lax.conv_general_dilated(
@@ -252,8 +252,8 @@ def _conv_transpose_fn(x, kernel, output_shape, strides, padding, data_format, d
 @_jit(2, 3, 4, 5, 6, 7)
 def _conv_transpose_core(x, kernel, out_sizes, strides, pads, data_format, dilation, dtype):
     n = len(strides)
-    x = jnp.asarray(x, dtype)
-    kernel = jnp.asarray(kernel, dtype)
+    x = asarray(x, dtype)
+    kernel = asarray(kernel, dtype)
     eff = [(k - 1) * d + 1 for k, d in zip(kernel.shape[:n], dilation)]
     fwd = _spatial(x.shape, data_format)
     # Spread x by the strides, pad so that every output cell sees the kernel cells that
@@ -407,7 +407,7 @@ def _window_counts(size, k, s, pads, out):
 @_jit(1, 2, 3, 4, 5)
 def _pool_fn(x, pool_size, strides, padding, data_format, pool_mode):
     n = len(pool_size)
-    x = jnp.asarray(x)
+    x = asarray(x)
     first = 1 if data_format == "channels_last" else 2
     axes = range(first, first + n)
     sizes = _spatial(x.shape, data_format)
@@ -479,9 +479,9 @@ def _patches(x, count, stride, k, axis):
 @_jit(2, 3, 4)
 def _local_conv1d(inputs, kernel, kernel_size, stride, dtype):
     length = kernel.shape[0]
-    p = _patches(jnp.asarray(inputs, dtype), length, stride, kernel_size, 1)
+    p = _patches(asarray(inputs, dtype), length, stride, kernel_size, 1)
     p = jnp.reshape(p, p.shape[:2] + (-1,))  # (batch, L, k * in), flattened as (k, in)
-    return jnp.einsum("blf,lfo->blo", p, jnp.asarray(kernel, dtype))
+    return jnp.einsum("blf,lfo->blo", p, asarray(kernel, dtype))
 
 
 def local_conv1d(inputs, kernel, kernel_size, strides, data_format=None):
@@ -515,7 +515,7 @@ def local_conv1d(inputs, kernel, kernel_size, strides, data_format=None):
 @_jit(2, 3, 4, 5, 6)
 def _local_conv2d(inputs, kernel, kernel_size, strides, output_shape, data_format, dtype):
     (kh, kw), (sh, sw), (rows, cols) = kernel_size, strides, output_shape
-    x = jnp.asarray(inputs, dtype)
+    x = asarray(inputs, dtype)
     if data_format == "channels_first":
         p = _patches(x, rows, sh, kh, 2)       # (b, in, R, kh, W)
         p = _patches(p, cols, sw, kw, 4)       # (b, in, R, kh, C, kw)
@@ -525,7 +525,7 @@ def _local_conv2d(inputs, kernel, kernel_size, strides, output_shape, data_forma
         p = _patches(p, cols, sw, kw, 3)       # (b, R, kh, C, kw, in)
         p = jnp.transpose(p, (0, 1, 3, 2, 4, 5))  # (b, R, C, kh, kw, in)
     p = jnp.reshape(p, (p.shape[0], rows * cols, -1))
-    y = jnp.einsum("bpf,pfo->bpo", p, jnp.asarray(kernel, dtype))
+    y = jnp.einsum("bpf,pfo->bpo", p, asarray(kernel, dtype))
     y = jnp.reshape(y, (y.shape[0], rows, cols, -1))
     return jnp.transpose(y, (0, 3, 1, 2)) if data_format == "channels_first" else y
 

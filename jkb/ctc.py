@@ -33,7 +33,7 @@ from jax import lax
 from jax.experimental.sparse import BCOO
 
 from . import config
-from .core import Tensor, _Tracer, is_symbolic_input, op
+from .core import Tensor, _Tracer, asarray, is_symbolic_input, op
 
 __all__ = [
     "ctc_label_dense_to_sparse", "ctc_batch_cost", "ctc_decode", "ctc_cost",
@@ -49,7 +49,7 @@ def _concrete(*xs) -> bool:
 
 def _lengths(x, batch, name, op_name):
     """A (batch,) int32 vector from a (batch,) or (batch, 1) length tensor."""
-    x = jnp.asarray(x)
+    x = asarray(x)
     if x.ndim == 2 and x.shape[1] == 1:
         x = x[:, 0]
     if x.ndim != 1 or x.shape[0] != batch:
@@ -59,7 +59,7 @@ def _lengths(x, batch, name, op_name):
 
 
 def _float_pred(y_pred, op_name):
-    y_pred = jnp.asarray(y_pred)
+    y_pred = asarray(y_pred)
     if y_pred.ndim != 3:
         raise ValueError(f"{op_name}: y_pred must have shape (batch, time, classes). "
                          f"Received: y_pred.shape={tuple(y_pred.shape)}")
@@ -85,7 +85,7 @@ def _compact(values, keep):
 
 @op(name="ctc_label_dense_to_sparse")
 def _dense_to_sparse(labels, label_lengths):
-    labels = jnp.asarray(labels)
+    labels = asarray(labels)
     if labels.ndim != 2:
         raise ValueError("ctc_label_dense_to_sparse: labels must have shape (batch, max_len). "
                          f"Received: labels.shape={tuple(labels.shape)}")
@@ -140,7 +140,7 @@ def _check_ctc_inputs(labels, label_len, input_len, num_classes, time):
 def _ctc_batch_cost(y_true, y_pred, input_length, label_length, eps):
     y_pred = _float_pred(y_pred, "ctc_batch_cost")
     b, t, c = y_pred.shape
-    y_true = jnp.asarray(y_true)
+    y_true = asarray(y_true)
     if y_true.ndim != 2 or y_true.shape[0] != b:
         raise ValueError("ctc_batch_cost: y_true must have shape (batch, max_label_len) "
                          f"with the batch of y_pred. Received: y_true.shape="
@@ -164,7 +164,7 @@ def _ctc_loss_core(labels, y_pred, il, ll, eps):
     # repeat detection cannot see a false repeat at the end of a sequence.
     labels = jnp.where(label_pad, c - 1, labels)
     logit_pad = jnp.arange(t)[None, :] >= il[:, None]
-    logits = jnp.log(y_pred + jnp.asarray(eps, dt))
+    logits = jnp.log(y_pred + asarray(eps, dt))
     loss = optax.ctc_loss(logits, logit_pad.astype(dt), labels, label_pad.astype(dt),
                           blank_id=c - 1)
     # optax stands in a large finite number for log(0); an impossible alignment (fewer
@@ -199,7 +199,7 @@ def _ctc_greedy(y_pred, input_length, eps):
 @jax.jit
 def _greedy_core(y_pred, il, eps):
     b, t, c = y_pred.shape
-    logits = jnp.log(y_pred + jnp.asarray(eps, y_pred.dtype))
+    logits = jnp.log(y_pred + asarray(eps, y_pred.dtype))
     best = jnp.argmax(logits, axis=-1)
     in_seq = jnp.arange(t)[None, :] < il[:, None]
     prev = jnp.concatenate([jnp.full((b, 1), -1, best.dtype), best[:, :-1]], axis=1)
@@ -239,7 +239,7 @@ def _beam_search_one(logp, length, width):
     )
     if k == 0:  # only the blank class: the empty labelling is certain
         return init["pref"], jnp.logaddexp(init["p_blank"], init["p_label"])
-    bases = jnp.asarray(_HASH_BASES)[:, None]
+    bases = asarray(_HASH_BASES)[:, None]
 
     def step(st, xs):
         y, t = xs
@@ -304,7 +304,7 @@ def _beam_core(y_pred, il, eps, width, top_paths, merge_repeated):
     b = y_pred.shape[0]
     # The log-values are renormalized per step (as TF's decoder does since 1.11), so
     # the scores are the log-probabilities of the decoded labellings.
-    logp = jax.nn.log_softmax(jnp.log(y_pred + jnp.asarray(eps, y_pred.dtype)), axis=-1)
+    logp = jax.nn.log_softmax(jnp.log(y_pred + asarray(eps, y_pred.dtype)), axis=-1)
     pref, total = jax.vmap(_beam_search_one, in_axes=(0, 0, None))(logp, il, width)
     pref, total = pref[:, :top_paths], total[:, :top_paths]
     decoded = []
@@ -348,7 +348,7 @@ def ctc_decode(y_pred, input_length, greedy=True, beam_width=100, top_paths=1,
 
 
 def _int_labels(y, op_name):
-    y = jnp.asarray(y)
+    y = asarray(y)
     if y.ndim != 1:
         raise ValueError(f"{op_name}: expected a 1-D label sequence. "
                          f"Received: Y.shape={tuple(y.shape)}")
@@ -403,7 +403,7 @@ def ctc_create_skip_idxs(Y):
         return _skip_idxs_padded(Y)
     y = np.asarray(_int_labels(Y, "ctc_create_skip_idxs"))
     cand = np.arange(max((y.shape[0] - 3) // 2, 0)) * 2 + 1
-    return jnp.asarray(cand[y[cand] != y[cand + 2]], jnp.int64)
+    return asarray(cand[y[cand] != y[cand + 2]], jnp.int64)
 
 
 def _safe_log(q):
@@ -415,7 +415,7 @@ def _update(skip, zeros, active, log_p_curr, log_p_prev):
     """One forward step over S states with a skip mask; see ctc_update_log_p."""
     s = zeros.shape[0]
     pos = jnp.arange(s)
-    active = jnp.asarray(active, jnp.int32)
+    active = asarray(active, jnp.int32)
     in_active = pos < active
     skip = skip & in_active
     last_skip = jnp.max(jnp.where(skip, pos, -1)) if s else jnp.int32(-1)
@@ -433,7 +433,7 @@ def _update(skip, zeros, active, log_p_curr, log_p_prev):
 
 @op(name="ctc_update_log_p")
 def _update_log_p(skip_idxs, zeros, active, log_p_curr, log_p_prev):
-    zeros = jnp.asarray(zeros)
+    zeros = asarray(zeros)
     if zeros.ndim != 1:
         raise ValueError("ctc_update_log_p: zeros must be a 1-D vector over the states. "
                          f"Received: zeros.shape={tuple(zeros.shape)}")
@@ -443,10 +443,10 @@ def _update_log_p(skip_idxs, zeros, active, log_p_curr, log_p_prev):
 @jax.jit
 def _update_log_p_core(skip_idxs, zeros, active, log_p_curr, log_p_prev):
     s = zeros.shape[0]
-    idx = jnp.asarray(skip_idxs).astype(jnp.int32).reshape(-1)
+    idx = asarray(skip_idxs).astype(jnp.int32).reshape(-1)
     idx = jnp.where(idx < 0, s, idx)  # negative positions are not states
     skip = jnp.zeros((s,), bool).at[idx].set(True, mode="drop")
-    return _update(skip, zeros, active, jnp.asarray(log_p_curr), jnp.asarray(log_p_prev))
+    return _update(skip, zeros, active, asarray(log_p_curr), asarray(log_p_prev))
 
 
 def ctc_update_log_p(skip_idxs, zeros, active, log_p_curr, log_p_prev):
@@ -462,7 +462,7 @@ def ctc_update_log_p(skip_idxs, zeros, active, log_p_curr, log_p_prev):
 
 @op(name="ctc_path_probs")
 def _path_probs(predict, y, alpha):
-    predict = jnp.asarray(predict)
+    predict = asarray(predict)
     if predict.ndim != 2:
         raise ValueError("ctc_path_probs: predict must have shape (time, classes). "
                          f"Received: predict.shape={tuple(predict.shape)}")
@@ -508,7 +508,7 @@ def ctc_path_probs(predict, Y, alpha=1e-4):
 
 @op(name="ctc_cost")
 def _ctc_cost(predict, y):
-    predict = jnp.asarray(predict)
+    predict = asarray(predict)
     if predict.ndim != 2:
         raise ValueError("ctc_cost: predict must have shape (time, classes). "
                          f"Received: predict.shape={tuple(predict.shape)}")

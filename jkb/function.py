@@ -21,6 +21,7 @@ The same child mechanism evaluates ``_is_metric`` outputs on the post-update sta
 from __future__ import annotations
 
 import itertools
+import operator
 from collections.abc import Mapping
 
 import jax
@@ -388,7 +389,7 @@ class Function:
                              f"among the inputs: {names}.")
         variables = [n for n in nodes if isinstance(n, Variable)]
         self._written = [v for v, _ in self.updates]
-        self._written_uids = [v.uid for v in self._written]
+        self._written_uids = tuple(v.uid for v in self._written)
         written = set(self._written)
         self._read = [v for v in variables if v not in written]
         consts = {}
@@ -403,6 +404,14 @@ class Function:
         self._consts = tuple(jnp.asarray(v) for v in consts.values())
         self._feed_specs = [(p, p.dtype, tuple(p.shape)) for p in self.inputs]
         self._uses_rng = any(hasattr(n, "leaf_value") for n in nodes)
+        self._get_read = _getter(tuple(v.uid for v in self._read))
+        self._get_written = _getter(self._written_uids)
+        # Per input, for the fast path of __call__: None for the learning phase, else
+        # (dtype, rank, known (axis, size) pairs); no fast path with a sparse input.
+        self._fast_specs = None if any(p.sparse for p in self.inputs) else [
+            None if isinstance(p, LearningPhase) else
+            (p.dtype, p.ndim, tuple((a, d) for a, d in enumerate(p.shape) if d is not None))
+            for p in self.inputs]
         self._lp = [i for i, p in enumerate(self.inputs) if isinstance(p, LearningPhase)]
         post = [v for v, _ in self.updates]
         self._post_fresh = None
@@ -461,15 +470,45 @@ class Function:
             training = lp if isinstance(lp, int) else 0
         return tuple(feeds), training
 
+    def _fast_feeds(self, values):
+        """``(feeds, training)`` when each value already is an ndarray of its placeholder's
+        dtype and known dims and the phase a plain int (what Keras' loops pass), else None.
+        """
+        specs = self._fast_specs
+        if specs is None or type(values) not in (list, tuple) or len(values) != len(specs):
+            return None
+        feeds, training = [], None
+        for spec, v in zip(specs, values):
+            if spec is None:
+                if type(v) is not int:
+                    return None
+                training = v
+                feeds.append(None)
+                continue
+            dtype, ndim, known = spec
+            if type(v) is not np.ndarray or v.dtype != dtype or v.ndim != ndim:
+                return None
+            shape = v.shape
+            for a, d in known:
+                if shape[a] != d:
+                    return None
+            feeds.append(v)
+        if training is None:
+            lp = _learning_phase_value
+            training = lp if isinstance(lp, int) else 0
+        return tuple(feeds), training
+
     def __call__(self, inputs=None):
-        feeds, training = self._feeds(inputs, host=True)
+        fast = self._fast_feeds(inputs)
+        feeds, training = fast if fast is not None else self._feeds(inputs, host=True)
         sess = get_session()
         st = sess._state
+        values = st.values
         try:
-            read = tuple([st.values[v.uid] for v in self._read])
-            written = tuple([st.values[v.uid] for v in self._written])
+            read = self._get_read(values)
+            written = self._get_written(values)
         except KeyError:
-            gone = [v.name for v in self._read + self._written if v.uid not in st.values]
+            gone = [v.name for v in self._read + self._written if v.uid not in values]
             raise ValueError(f"K.function: variables {gone} do not belong to the current "
                              "session (K.clear_session() was called after they were made)."
                              ) from None
@@ -477,11 +516,13 @@ class Function:
         rng = (st.key, st.step) if self._uses_rng else None
         outs, new, step = run(read, written, feeds, self._consts, rng, training)
         if new or step is not None:
-            values = dict(st.values)
+            values = dict(values)
             values.update(zip(self._written_uids, new))
-            sess._state = State(values, st.key, st.step if step is None else step)
-        result = [np.array(o) for o in outs]
-        return result[0] if self._single else result
+            # ``values`` is a fresh dict: adopting it skips State's defensive copy.
+            sess._state = State._adopt(values, st.key, st.step if step is None else step)
+        if self._single:
+            return np.array(outs[0])
+        return [np.array(o) for o in outs]
 
     def pure(self, state: State, inputs=(), training: int = 0):
         """``(outputs, new_state)`` without touching the session; traceable."""
@@ -493,6 +534,16 @@ class Function:
                                           training=int(training))
         new_state = state.replace(dict(zip(self._written_uids, new)), step=step)
         return (outs[0] if self._single else list(outs)), new_state
+
+
+def _getter(uids):
+    """``values -> (values[uid], ...)`` for a fixed tuple of uids, without a Python loop."""
+    if not uids:
+        return lambda values: ()
+    if len(uids) == 1:
+        (uid,) = uids
+        return lambda values: (values[uid],)
+    return operator.itemgetter(*uids)
 
 
 def _convert_feed(p, dtype, shape, v, host):

@@ -23,7 +23,7 @@ import numpy as np
 from jax import lax
 
 from . import config
-from .core import Tensor, op
+from .core import Tensor, asarray, op
 
 __all__ = [
     "cast", "square", "abs", "sqrt", "exp", "log", "round", "sign", "pow", "clip",
@@ -65,7 +65,7 @@ def _flat_pyscalars(x):
 
 @op(name="pack")
 def _pack(items):
-    return jnp.stack([jnp.asarray(v) for v in items])
+    return jnp.stack([asarray(v) for v in items])
 
 
 def _arg(x, name):
@@ -124,7 +124,7 @@ def _is_int_or_bool(dt) -> bool:
 
 
 def _to_float(x, fx):
-    x = jnp.asarray(x)
+    x = asarray(x)
     return x.astype(fx) if _is_int_or_bool(x.dtype) else x
 
 
@@ -136,9 +136,9 @@ def _count_dtype(x):
 def _mixed(x, y, fx):
     """A Python float against an integer array: compute in floatx rather than float64."""
     if isinstance(y, float) and not _is_pyscalar(x) and _is_int_or_bool(jnp.result_type(x)):
-        x = jnp.asarray(x).astype(fx)
+        x = asarray(x).astype(fx)
     if isinstance(x, float) and not _is_pyscalar(y) and _is_int_or_bool(jnp.result_type(y)):
-        y = jnp.asarray(y).astype(fx)
+        y = asarray(y).astype(fx)
     return x, y
 
 
@@ -164,7 +164,7 @@ def cast(x, dtype):
 
 @op(name="cast")
 def _cast(x, dt):
-    return jnp.asarray(x).astype(dt)
+    return asarray(x).astype(dt)
 
 
 # ----------------------------------------------------------------------------- elementwise
@@ -257,12 +257,12 @@ def pow(x, a):
 
 @op(name="clip")
 def _clip(x, lo, hi):
-    x = jnp.asarray(x)
+    x = asarray(x)
     # min applied last, so min wins when min > max (as in TF's clip_by_value).
     if hi is not None:
-        x = jnp.minimum(x, jnp.asarray(hi).astype(x.dtype))
+        x = jnp.minimum(x, asarray(hi).astype(x.dtype))
     if lo is not None:
-        x = jnp.maximum(x, jnp.asarray(lo).astype(x.dtype))
+        x = jnp.maximum(x, asarray(lo).astype(x.dtype))
     return x
 
 
@@ -398,7 +398,7 @@ def min(x, axis=None, keepdims=False):
 
 @op(name="sum")
 def _sum(x, axis, keepdims):
-    x = jnp.asarray(x)
+    x = asarray(x)
     return jnp.sum(x, axis=axis, keepdims=keepdims, dtype=_count_dtype(x))
 
 
@@ -410,7 +410,7 @@ def sum(x, axis=None, keepdims=False):
 
 @op(name="prod")
 def _prod(x, axis, keepdims):
-    x = jnp.asarray(x)
+    x = asarray(x)
     return jnp.prod(x, axis=axis, keepdims=keepdims, dtype=_count_dtype(x))
 
 
@@ -437,14 +437,14 @@ def _reduced_count(shape, axis):
 
 @op(name="mean")
 def _mean(x, axis, keepdims, fx):
-    x = jnp.asarray(x)
+    x = asarray(x)
     if x.dtype == jnp.bool_:
         x = x.astype(fx)
     if not _is_int_or_bool(x.dtype):
         return jnp.mean(x, axis=axis, keepdims=keepdims)
     total = jnp.sum(x, axis=axis, keepdims=keepdims, dtype=x.dtype)
     # lax.div truncates toward zero, like TF's integer reduce_mean.
-    return lax.div(total, jnp.asarray(_reduced_count(x.shape, axis), x.dtype))
+    return lax.div(total, asarray(_reduced_count(x.shape, axis), x.dtype))
 
 
 def mean(x, axis=None, keepdims=False):
@@ -488,12 +488,12 @@ def std(x, axis=None, keepdims=False):
 
 @op(name="any")
 def _any(x, axis, keepdims):
-    return jnp.any(jnp.asarray(x).astype(bool), axis=axis, keepdims=keepdims)
+    return jnp.any(asarray(x).astype(bool), axis=axis, keepdims=keepdims)
 
 
 @op(name="all")
 def _all(x, axis, keepdims):
-    return jnp.all(jnp.asarray(x).astype(bool), axis=axis, keepdims=keepdims)
+    return jnp.all(asarray(x).astype(bool), axis=axis, keepdims=keepdims)
 
 
 def any(x, axis=None, keepdims=False):
@@ -559,13 +559,13 @@ def logsumexp(x, axis=None, keepdims=False):
 
 @op(name="cumsum")
 def _cumsum(x, axis):
-    x = jnp.asarray(x)
+    x = asarray(x)
     return jnp.cumsum(x, axis=axis, dtype=_count_dtype(x))
 
 
 @op(name="cumprod")
 def _cumprod(x, axis):
-    x = jnp.asarray(x)
+    x = asarray(x)
     return jnp.cumprod(x, axis=axis, dtype=_count_dtype(x))
 
 

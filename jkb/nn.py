@@ -29,7 +29,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from . import config
-from .core import Tensor, inferring, op
+from .core import Tensor, asarray, inferring, op
 
 __all__ = [
     "relu", "elu", "softmax", "softplus", "softsign", "sigmoid", "hard_sigmoid", "tanh",
@@ -74,7 +74,7 @@ def _check_axis(axis, ndim: int, opname: str, shape) -> int:
 
 def _float(x, fx: str):
     """x as an array; non-float inputs and Python numbers become ``fx`` (``floatx()``)."""
-    x = jnp.asarray(x)
+    x = asarray(x)
     # Python numbers (weakly typed) follow floatx too, as TF's scalar conversion does.
     if not jnp.issubdtype(x.dtype, jnp.floating) or getattr(x, "weak_type", False):
         x = x.astype(fx)
@@ -83,7 +83,7 @@ def _float(x, fx: str):
 
 def _same_float(v, x):
     """A Python number or array operand converted to x's float dtype."""
-    return jnp.asarray(v, dtype=x.dtype)
+    return asarray(v, dtype=x.dtype)
 
 
 def _nn_op(name: str, static=()):
@@ -229,7 +229,7 @@ def tanh(x):
 @_nn_op("categorical_crossentropy", static=("from_logits", "axis", "fx"))
 def _categorical_crossentropy(target, output, from_logits, axis, eps, fx):
     output = _float(output, fx)
-    target = jnp.asarray(target).astype(output.dtype)
+    target = asarray(target).astype(output.dtype)
     if from_logits:
         return -jnp.sum(target * jax.nn.log_softmax(output, axis=axis), axis=axis)
     output = output / jnp.sum(output, axis=axis, keepdims=True)
@@ -261,7 +261,7 @@ def categorical_crossentropy(target, output, from_logits=False, axis=-1):
 @_nn_op("sparse_categorical_crossentropy", static=("from_logits", "axis", "fx"))
 def _sparse_categorical_crossentropy(target, output, from_logits, axis, eps, fx, infer=False):
     output = _float(output, fx)
-    target = jnp.asarray(target)
+    target = asarray(target)
     if not from_logits:
         e = _same_float(eps, output)
         # The log of clipped probabilities acts as logits, so the softmax below
@@ -358,7 +358,7 @@ def _sigmoid_xent_jvp(primals, tangents):
 @_nn_op("binary_crossentropy", static=("from_logits", "fx"))
 def _binary_crossentropy(target, output, from_logits, eps, fx):
     output = _float(output, fx)
-    target = jnp.asarray(target).astype(output.dtype)
+    target = asarray(target).astype(output.dtype)
     if from_logits:
         return _sigmoid_xent(*jnp.broadcast_arrays(output, target))
     e = _same_float(eps, output)
@@ -401,8 +401,8 @@ def l2_normalize(x, axis=None):
 
 @_nn_op("in_top_k", static=())
 def _in_top_k(predictions, targets, k, infer=False):
-    predictions = jnp.asarray(predictions)
-    targets = jnp.asarray(targets)
+    predictions = asarray(predictions)
+    targets = asarray(targets)
     batch, classes = predictions.shape
     if targets.shape[0] != batch and infer:
         targets = jnp.zeros((batch,), targets.dtype)
@@ -444,7 +444,7 @@ def in_top_k(predictions, targets, k):
 
 def _param(p, x):
     """A normalization parameter as an array; integer ones take x's float dtype."""
-    p = jnp.asarray(p)
+    p = asarray(p)
     return p if jnp.issubdtype(p.dtype, jnp.floating) else p.astype(x.dtype)
 
 
@@ -534,8 +534,8 @@ def normalize_batch_in_training(x, gamma, beta, reduction_axes, epsilon=1e-3):
 
 @_nn_op("bias_add", static=("data_format",))
 def _bias_add(x, bias, data_format):
-    x = jnp.asarray(x)
-    bias = jnp.asarray(bias)
+    x = asarray(x)
+    bias = asarray(bias)
     nd = x.ndim
     if nd in (3, 4, 5):
         if bias.ndim == 1:

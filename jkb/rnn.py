@@ -16,7 +16,7 @@ import numpy as np
 from jax import lax
 
 from . import config
-from .core import Tensor, _Tracer, is_symbolic_input, op
+from .core import Tensor, _Tracer, asarray, is_symbolic_input, op
 from .function import Subgraph, select
 
 __all__ = ["switch", "rnn", "map_fn", "foldl", "foldr", "print_tensor"]
@@ -101,14 +101,14 @@ def _identity(x):
 
 @op(name="switch")
 def _switch_elementwise(c, a, b):
-    c = jnp.asarray(c).astype(bool)
+    c = asarray(c).astype(bool)
     rank = max(np.ndim(a), np.ndim(b))
     c = c.reshape(c.shape + (1,) * (rank - c.ndim))  # trailing axes: row selection
     return jnp.where(c, a, b)
 
 
 def _thunk(e):
-    return (lambda: jnp.asarray(e())) if callable(e) else (lambda: jnp.asarray(e))
+    return (lambda: asarray(e())) if callable(e) else (lambda: asarray(e))
 
 
 def switch(condition, then_expression, else_expression):
@@ -127,7 +127,7 @@ def switch(condition, then_expression, else_expression):
             return select(condition, a, b)
         if isinstance(condition, _Tracer):
             # Inside a user's jit: lax.cond runs only the taken callable branch.
-            c = jnp.asarray(condition).astype(bool)
+            c = asarray(condition).astype(bool)
             fa, fb = _thunk(then_expression), _thunk(else_expression)
             try:
                 return lax.cond(c, lambda _: fa(), lambda _: fb(), None)
@@ -172,13 +172,13 @@ def _as_list(x):
 
 
 def _scan_rnn(captures, inputs, states, mask, constants, body, go_backwards):
-    inputs = jnp.asarray(inputs)
-    states = [jnp.asarray(s) for s in states]
-    constants = [jnp.asarray(c) for c in constants]
+    inputs = asarray(inputs)
+    states = [asarray(s) for s in states]
+    constants = [asarray(c) for c in constants]
     xs = jnp.swapaxes(inputs, 0, 1)  # time-major for scan
     ms = None
     if mask is not None:
-        ms = jnp.swapaxes(jnp.asarray(mask).astype(bool), 0, 1)
+        ms = jnp.swapaxes(asarray(mask).astype(bool), 0, 1)
     if go_backwards:
         xs = xs[::-1]
         ms = None if ms is None else ms[::-1]
@@ -187,7 +187,7 @@ def _scan_rnn(captures, inputs, states, mask, constants, body, go_backwards):
         out, new = body.call(captures, x_t, list(st), list(constants))
         new = _as_list(new)
         _check_states(new, st)
-        return jnp.asarray(out), [jnp.asarray(n) for n in new]
+        return asarray(out), [asarray(n) for n in new]
 
     # One abstract step gives the output's shape (for the zeros that masked steps repeat
     # before the first kept step) and the states' dtypes: the carry takes the step's dtypes
@@ -226,13 +226,13 @@ _rnn_op = op(_scan_rnn, name="rnn")
 
 @op(name="rnn_time_slice")
 def _time_slice(x, t):
-    return jnp.asarray(x)[:, t]
+    return asarray(x)[:, t]
 
 
 @op(name="rnn_mask_where")
 def _mask_where(m, new, old):
-    new = jnp.asarray(new)
-    return jnp.where(_expand_to(jnp.asarray(m).astype(bool), new.ndim), new, old)
+    new = asarray(new)
+    return jnp.where(_expand_to(asarray(m).astype(bool), new.ndim), new, old)
 
 
 @op(name="rnn_zeros_like")
@@ -242,7 +242,7 @@ def _zeros_like(x):
 
 @op(name="rnn_stack")
 def _stack_time(xs):
-    return jnp.stack([jnp.asarray(x) for x in xs], axis=1)
+    return jnp.stack([asarray(x) for x in xs], axis=1)
 
 
 def _unrolled_rnn(step_function, inputs, states, mask, constants, go_backwards, time_steps):
@@ -337,7 +337,7 @@ def _map_impl(captures, elems, body, dtype):
     def f(e):
         out = body.call(captures, e)
         if dtype is not None:
-            out = jax.tree_util.tree_map(lambda o: jnp.asarray(o).astype(dtype), out)
+            out = jax.tree_util.tree_map(lambda o: asarray(o).astype(dtype), out)
         return out
 
     return lax.map(f, elems)
@@ -374,16 +374,16 @@ def map_fn(fn, elems, name=None, dtype=None):
 
 
 def _fold_impl(captures, elems, init, body, reverse):
-    elems = jnp.asarray(elems)
+    elems = asarray(elems)
     if init is None:
         init = elems[-1] if reverse else elems[0]
         elems = elems[:-1] if reverse else elems[1:]
-    init = jnp.asarray(init)
+    init = asarray(init)
 
     def call(acc, x):
         new = body.call(captures, acc, x)
         if not hasattr(new, "shape"):
-            new = jnp.asarray(new)
+            new = asarray(new)
         if tuple(new.shape) != tuple(acc.shape):
             raise ValueError(f"{'foldr' if reverse else 'foldl'}: fn must keep the "
                              f"accumulator's shape. Received: "
@@ -451,7 +451,7 @@ def foldr(fn, elems, initializer=None, name=None):
 
 
 def _print_impl(x, message):
-    x = jnp.asarray(x)
+    x = asarray(x)
     # The message goes in as an argument, never into the format string, so braces in it
     # print literally.
     jax.debug.print("{message}{value}", message=message + " " if message else "", value=x)

@@ -24,7 +24,7 @@ import numpy as np
 from jax import lax
 
 from . import config
-from .core import Tensor, _Tracer, inferring, op
+from .core import Tensor, _Tracer, asarray, inferring, op
 
 __all__ = [
     "dot", "batch_dot", "transpose", "concatenate", "reshape", "permute_dimensions",
@@ -59,7 +59,7 @@ def _is_bcoo(x) -> bool:
 
 
 def _dense(x):
-    return x.todense() if _is_bcoo(x) else jnp.asarray(x)
+    return x.todense() if _is_bcoo(x) else asarray(x)
 
 
 def _zeros_shaped(x, shape):
@@ -188,7 +188,7 @@ def dot(x, y):
 @op(name="dot")
 def _dot(x, y, target):
     if not _is_bcoo(x):
-        x = jnp.asarray(x)
+        x = asarray(x)
     y = _dense(y)
     if x.ndim == 0 or y.ndim == 0:
         return _dense(x) * y
@@ -262,7 +262,7 @@ def batch_dot(x, y, axes=None):
 
 @op(name="batch_dot")
 def _batch_dot(x, y, a0, a1, batch, depth):
-    x, y = jnp.asarray(x), jnp.asarray(y)
+    x, y = asarray(x), asarray(y)
     for ax_x, ax_y, n, what in ((0, 0, batch, "batch sizes"), (a0, a1, depth, "contracted dims")):
         if x.shape[ax_x] != y.shape[ax_y]:
             if not inferring():
@@ -280,7 +280,7 @@ def _batch_dot(x, y, a0, a1, batch, depth):
 
 @op(name="transpose")
 def _transpose(x):
-    return jnp.transpose(jnp.asarray(x))
+    return jnp.transpose(asarray(x))
 
 
 def transpose(x):
@@ -343,8 +343,8 @@ def _as_arrays(items):
     def convert(t):
         a = np.asarray(t)
         if dt is None or (a.dtype.kind == "f" and dt.kind in "iub"):
-            return jnp.asarray(a)
-        return jnp.asarray(a, dtype=dt)
+            return asarray(a)
+        return asarray(a, dtype=dt)
 
     return [convert(t) if is_py(t) else _dense(t) for t in items]
 
@@ -446,7 +446,7 @@ def _reshape_target(xs, target, lenient):
 
 @op(name="reshape")
 def _reshape(x, shape):
-    x = jnp.asarray(x)
+    x = asarray(x)
     target = _ints(shape, "reshape", "the target shape")
     stand_in = _reshape_target(tuple(x.shape), target, lenient=inferring())
     if stand_in is not None:
@@ -467,7 +467,7 @@ def permute_dimensions(x, pattern):
 
 @op(name="permute_dimensions")
 def _permute(x, pattern):
-    return jnp.transpose(jnp.asarray(x), pattern)
+    return jnp.transpose(asarray(x), pattern)
 
 
 def repeat_elements(x, rep, axis):
@@ -482,7 +482,7 @@ def repeat_elements(x, rep, axis):
 
 @op(name="repeat_elements")
 def _repeat_elements(x, rep, axis):
-    return jnp.repeat(jnp.asarray(x), rep, axis=axis)
+    return jnp.repeat(asarray(x), rep, axis=axis)
 
 
 def repeat(x, n):
@@ -498,7 +498,7 @@ def _repeat(x, n):
     n = _scalar(n, "repeat", "n")
     if n < 0:
         raise ValueError(f"repeat: n must be >= 0, got {n}.")
-    x = jnp.asarray(x)
+    x = asarray(x)
     return jnp.broadcast_to(x[:, None, :], (x.shape[0], n, x.shape[1]))
 
 
@@ -522,7 +522,7 @@ def _arange(start, stop, step, dt):
         stop = _scalar(stop, "arange", "stop", integer=False)
     if step == 0:
         raise ValueError("arange: step must not be 0.")
-    return jnp.asarray(np.arange(start, stop, step).astype(dt))
+    return asarray(np.arange(start, stop, step).astype(dt))
 
 
 class _TileRankError(ValueError, NotImplementedError):
@@ -549,7 +549,7 @@ def tile(x, n):
 
 @op(name="tile")
 def _tile(x, n):
-    x = jnp.asarray(x)
+    x = asarray(x)
     reps = _ints(n, "tile", "n")
     if len(reps) > x.ndim:
         raise _TileRankError(f"tile: n has {len(reps)} entries but x has rank {x.ndim}. "
@@ -562,7 +562,7 @@ def _tile(x, n):
 
 @op(name="flatten")
 def _flatten(x):
-    return jnp.reshape(jnp.asarray(x), (-1,))
+    return jnp.reshape(asarray(x), (-1,))
 
 
 def flatten(x):
@@ -579,7 +579,7 @@ def batch_flatten(x):
 
 @op(name="batch_flatten")
 def _batch_flatten(x):
-    x = jnp.asarray(x)
+    x = asarray(x)
     return jnp.reshape(x, (x.shape[0], _math.prod(x.shape[1:])))
 
 
@@ -591,7 +591,7 @@ def expand_dims(x, axis=-1):
 
 @op(name="expand_dims")
 def _expand_dims(x, axis):
-    return jnp.expand_dims(jnp.asarray(x), axis)
+    return jnp.expand_dims(asarray(x), axis)
 
 
 def squeeze(x, axis):
@@ -606,7 +606,7 @@ def squeeze(x, axis):
 
 @op(name="squeeze")
 def _squeeze(x, axis):
-    x = jnp.asarray(x)
+    x = asarray(x)
     if x.shape[axis] != 1:
         if not inferring():
             raise ValueError(f"squeeze: axis {axis} has size {x.shape[axis]}, expected 1. "
@@ -632,7 +632,7 @@ def one_hot(indices, num_classes):
 
 @op(name="one_hot")
 def _one_hot(indices, n):
-    return jax.nn.one_hot(jnp.asarray(indices), n, dtype=jnp.float32)
+    return jax.nn.one_hot(asarray(indices), n, dtype=jnp.float32)
 
 
 def reverse(x, axes):
@@ -648,7 +648,7 @@ def reverse(x, axes):
 
 @op(name="reverse")
 def _reverse(x, axes):
-    return jnp.flip(jnp.asarray(x), axes)
+    return jnp.flip(asarray(x), axes)
 
 
 def slice(x, start, size):
@@ -684,7 +684,7 @@ def _maybe_ints(v):
 
 @op(name="slice")
 def _slice(x, start, size):
-    x = jnp.asarray(x)
+    x = asarray(x)
     sizes = _ints(size, "slice", "size")
     starts = _maybe_ints(start)
     if starts is None:  # run-time starts
@@ -692,9 +692,9 @@ def _slice(x, start, size):
             raise ValueError(f"slice: size -1 needs static starts; got run-time starts and "
                              f"size={sizes}.")
         if isinstance(start, (list, tuple)):
-            idx = [jnp.asarray(s).reshape(()) for s in start]
+            idx = [asarray(s).reshape(()) for s in start]
         else:
-            idx = [jnp.asarray(start)[i] for i in range(x.ndim)]
+            idx = [asarray(start)[i] for i in range(x.ndim)]
         return lax.dynamic_slice(x, idx, sizes)
     ends, bad = [], False
     for d, (s, z) in enumerate(zip(starts, sizes)):
@@ -738,7 +738,7 @@ def gather(reference, indices):
 
 @op(name="gather")
 def _gather(reference, indices):
-    ref, idx = jnp.asarray(reference), jnp.asarray(indices)
+    ref, idx = asarray(reference), asarray(indices)
     n = ref.shape[0]
     valid = (idx >= 0) & (idx < n)
     rows = jnp.take(ref, jnp.clip(idx, 0, max(n - 1, 0)), axis=0)
@@ -767,7 +767,7 @@ def pattern_broadcast(x, broadcastable):
 
 @op(name="pattern_broadcast")
 def _pattern_broadcast(x):
-    return jnp.asarray(x)
+    return asarray(x)
 
 
 # ----------------------------------------------------------------------------- padding
@@ -797,7 +797,7 @@ def _check_rank(x, rank, opname):
 
 @op(name="pad")
 def _pad(x, pads):
-    return jnp.pad(jnp.asarray(x), pads)
+    return jnp.pad(asarray(x), pads)
 
 
 def temporal_padding(x, padding=(1, 1)):
@@ -867,7 +867,7 @@ def _lerp_axis(x, axis, factor):
     lo, hi, w = _legacy_bilinear_taps(x.shape[axis], x.shape[axis] * factor)
     a = jnp.take(x, lo, axis=axis)
     b = jnp.take(x, hi, axis=axis)
-    w = jnp.asarray(w, x.dtype).reshape((-1,) + (1,) * (x.ndim - 1 - axis))
+    w = asarray(w, x.dtype).reshape((-1,) + (1,) * (x.ndim - 1 - axis))
     return a + (b - a) * w
 
 
@@ -893,7 +893,7 @@ def resize_images(x, height_factor, width_factor, data_format, interpolation="ne
 
 @op(name="resize_images")
 def _resize_images(x, hf, wf, axes, interpolation):
-    x = jnp.asarray(x)
+    x = asarray(x)
     if interpolation == "nearest":
         return jnp.repeat(jnp.repeat(x, hf, axis=axes[0]), wf, axis=axes[1])
     out_dt = x.dtype if jnp.issubdtype(x.dtype, jnp.floating) else jnp.dtype("float32")
@@ -916,7 +916,7 @@ def resize_volumes(x, depth_factor, height_factor, width_factor, data_format):
 
 @op(name="resize_volumes")
 def _resize_volumes(x, factors, first):
-    x = jnp.asarray(x)
+    x = asarray(x)
     for i, f in enumerate(factors):
         x = jnp.repeat(x, f, axis=first + i)
     return x

@@ -48,6 +48,13 @@ class State:
     def __len__(self):
         return len(self.values)
 
+    @classmethod
+    def _adopt(cls, values: dict, key, step) -> State:
+        """A State that takes ``values`` as is: for a fresh dict nobody else holds."""
+        st = cls.__new__(cls)
+        st.values, st.key, st.step = values, key, step
+        return st
+
     def replace(self, new: Mapping[int, jax.Array], step=None) -> State:
         values = dict(self.values)
         values.update(new)

@@ -1,0 +1,121 @@
+"""Per-call time of ``K.function`` vs the same program as a raw ``jax.jit`` with donated state.
+
+* small: ``softmax(dot(x, W) + b)`` with x 32x64 and one update of W
+  (``W <- W - 0.01 * dot(x.T, out)``): dispatch-bound, measures jkb's Python overhead.
+  Target ratio <= 1.15.
+* large: two 1024x1024 dense layers (ReLU between), batch 256, MSE-to-zero loss, SGD update
+  of all four parameters through ``K.gradients``: compute-bound. Target ratio <= 1.03.
+
+Both sides take a NumPy batch, keep their parameters on the device (donating the updated
+ones) and hand the outputs back as NumPy arrays, which is what ``K.function`` returns.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from _common import Result, main_of, paired, pick, timed
+
+
+def build_small(batch=32, din=64, dout=10, seed=0):
+    import jax
+    import jax.numpy as jnp
+
+    import jkb as K
+
+    rng = np.random.default_rng(seed)
+    xv = rng.standard_normal((batch, din)).astype(np.float32)
+    w0 = (rng.standard_normal((din, dout)) * 0.1).astype(np.float32)
+    b0 = (rng.standard_normal(dout) * 0.1).astype(np.float32)
+
+    x = K.placeholder((None, din))
+    W, b = K.variable(w0), K.variable(b0)
+    out = K.softmax(K.dot(x, W) + b)
+    f = K.function([x], [out], updates=[K.update(W, W - 0.01 * K.dot(K.transpose(x), out))])
+
+    def step(w, b, x):
+        o = jax.nn.softmax(x @ w + b)
+        return o, w - 0.01 * (x.T @ o)
+
+    jitted = jax.jit(step, donate_argnums=(0,))
+    st = [jnp.array(w0), jnp.array(b0)]
+
+    def ref(xb):
+        o, st[0] = jitted(st[0], st[1], xb)
+        return [np.asarray(o)]
+
+    feed = [xv]
+    return (lambda: f(feed)), (lambda: ref(xv)), f
+
+
+def build_large(batch=256, width=1024, seed=0):
+    import jax
+    import jax.numpy as jnp
+
+    import jkb as K
+
+    rng = np.random.default_rng(seed)
+    xv = rng.standard_normal((batch, width)).astype(np.float32)
+    init = [(rng.standard_normal((width, width)) / np.sqrt(width)).astype(np.float32),
+            np.zeros(width, np.float32),
+            (rng.standard_normal((width, width)) / np.sqrt(width)).astype(np.float32),
+            np.zeros(width, np.float32)]
+    lr = 0.01
+
+    x = K.placeholder((None, width))
+    params = [K.variable(v) for v in init]
+    W1, b1, W2, b2 = params
+    h = K.relu(K.dot(x, W1) + b1)
+    y = K.dot(h, W2) + b2
+    loss = K.mean(K.square(y))
+    grads = K.gradients(loss, params)
+    f = K.function([x], [loss], updates=[K.update(p, p - lr * g) for p, g in zip(params, grads)])
+
+    def loss_fn(ps, x):
+        w1, c1, w2, c2 = ps
+        return jnp.mean(jnp.square(jax.nn.relu(x @ w1 + c1) @ w2 + c2))
+
+    def step(ps, x):
+        lv, g = jax.value_and_grad(loss_fn)(ps, x)
+        return lv, [p - lr * gi for p, gi in zip(ps, g)]
+
+    jitted = jax.jit(step, donate_argnums=(0,))
+    st = [[jnp.array(v) for v in init]]
+
+    def ref(xb):
+        lv, st[0] = jitted(st[0], xb)
+        return [np.asarray(lv)]
+
+    feed = [xv]
+    return (lambda: f(feed)), (lambda: ref(xv)), f
+
+
+def _one(name, build, target, inner, rounds, **kw):
+    import jkb as K
+
+    K.clear_session()
+    fa, fb, f = build(**kw)
+    (out_a, t_a) = timed(fa)
+    (out_b, t_b) = timed(fb)
+    np.testing.assert_allclose(out_a[0], out_b[0], rtol=2e-4, atol=1e-5)
+    r = paired(fa, fb, inner=inner, rounds=rounds)
+    return [
+        Result(f"kfunction_overhead.{name}", ratio=r.ratio, target=target, jkb=r.a_ms,
+               ref=r.b_ms, extra={"p10_ratio": round(r.p10_ratio, 3), "traces": f.trace_count}),
+        Result(f"kfunction_overhead.{name}.first_call", kind="info", ratio=t_a / t_b,
+               jkb=t_a * 1e3, ref=t_b * 1e3, note="compile+run, informational"),
+    ]
+
+
+def run(mode):
+    res = _one("small", build_small, 1.15, inner=20, rounds=pick(mode, 101, 301, 1001))
+    if mode == "quick":
+        res += _one("large", build_large, 1.03, inner=1, rounds=5, batch=128, width=512)
+        for r in res[-2:]:
+            r.note = (r.note + "; " if r.note else "") + "quick: 512 wide, batch 128"
+    else:
+        res += _one("large", build_large, 1.03, inner=2, rounds=pick(mode, 5, 21, 41))
+    return res
+
+
+if __name__ == "__main__":
+    main_of(run)
