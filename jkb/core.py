@@ -308,8 +308,12 @@ class Constant(Tensor):
 def _has_tensor(x) -> bool:
     if isinstance(x, Tensor):
         return True
-    if isinstance(x, (list, tuple)):
-        return any(_has_tensor(v) for v in x)
+    t = type(x)
+    if t is tuple or t is list or isinstance(x, (list, tuple)):
+        for v in x:
+            if _has_tensor(v):
+                return True
+        return False
     if isinstance(x, dict):
         return any(_has_tensor(v) for v in x.values())
     return False
@@ -348,7 +352,7 @@ def op(fn=None, *, name: str | None = None, shape_only: bool = False):
 
     @functools.wraps(fn)
     def lifted(*args, **kwargs):
-        if _has_tensor(args) or _has_tensor(kwargs):
+        if _has_tensor(args) or (kwargs and _has_tensor(kwargs)):
             leaves, treedef = jax.tree_util.tree_flatten((args, kwargs), is_leaf=_is_leaf)
             node = Node(fn, treedef, leaves, opname)
             if node.multi is None:

@@ -172,6 +172,8 @@ def dot(x, y):
     ``(2, 3) . (4, 3, 5) -> (2, 4, 5)``; ``(2, 3, 4) . (5, 4, 6) -> (2, 3, 5, 6)``. This is
     not a batched matmul. A sparse (BCOO) ``x`` gives a sparse-dense product.
     """
+    if not isinstance(x, Tensor) and not isinstance(y, Tensor) and not _is_bcoo(x):
+        return _dot_eager(x, y, None)  # one compiled dispatch; checks run when it traces
     xs, ys = _shape(x), _shape(y)
     if xs and ys:
         yc = max(len(ys) - 2, 0)
@@ -206,6 +208,11 @@ def _dot(x, y, target):
         return jsparse.bcoo_dot_general(
             x, y, dimension_numbers=(((x.ndim - 1,), (yc,)), ((), ())))
     return jnp.dot(x, y)
+
+
+# Used only on concrete values, never during shape inference, so no stand-in produced
+# while inferring can be cached by this jit.
+_dot_eager = jax.jit(_dot.raw, static_argnames=("target",))
 
 
 def _batch_dot_axes(xs, ys, axes):
