@@ -19,7 +19,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from . import config
-from .core import Tensor, Variable, reset_uids
+from .core import Tensor, Variable, _Tracer, reset_uids
 
 __all__ = [
     "State", "Session", "update", "update_add", "update_sub", "moving_average_update",
@@ -216,6 +216,10 @@ def _host_value(x: Variable, value) -> jax.Array:
     if isinstance(value, Tensor):
         from .function import eval as _eval
         value = _eval(value)
+    if isinstance(value, _Tracer):
+        raise TypeError(f"set_value: got a traced value for {x.name} (inside jax.jit/grad/"
+                        "vmap); the session only stores concrete arrays. Use "
+                        "jkb.state.update on an explicit State inside transformations.")
     value = np.asarray(value)
     if value.shape != tuple(x.shape):
         if value.size == 1 or value.ndim == 0:

@@ -10,7 +10,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from . import config
-from .core import Constant, Node, Placeholder, Tensor, Variable, _scoped, op
+from .core import Constant, Node, Placeholder, Tensor, Variable, _scoped, _Tracer, op
 from .core import is_tensor as is_tensor
 from .state import get_session
 
@@ -32,6 +32,10 @@ def _concrete(value, dtype, op_name):
     if isinstance(value, Tensor):
         from .function import eval as _eval
         value = _eval(value)
+    if isinstance(value, _Tracer):
+        raise TypeError(f"{op_name}: got a traced value (inside jax.jit/grad/vmap); the "
+                        "session only stores concrete arrays. Create variables outside "
+                        "transformations, or use Function.pure with an explicit State.")
     if hasattr(value, "todense") and not isinstance(value, jax.Array):
         from .sparse import to_bcoo
         return to_bcoo(value, dtype)

@@ -7,6 +7,7 @@ import pytest
 
 import jkb as K
 from jkb import state as S
+from jkb.core import _Tracer
 
 
 def _state_with(*pairs):
@@ -172,3 +173,24 @@ def test_constant():
         K.constant(np.arange(3), shape=(2, 2))
     v = K.variable(K.constant([1.0, 2.0]) * 2)  # variables materialize tensors
     np.testing.assert_array_equal(K.get_value(v), [2.0, 4.0])
+
+
+def test_tracers_never_enter_the_session():
+    v = K.variable(np.ones(2))
+
+    @jax.jit
+    def bad_set(a):
+        K.set_value(v, a)
+        return a
+
+    @jax.jit
+    def bad_var(a):
+        return K.variable(a) * 1
+
+    with pytest.raises(TypeError, match="traced value"):
+        bad_set(jnp.zeros(2))
+    with pytest.raises(TypeError, match="traced value"):
+        bad_var(jnp.zeros(2))
+    np.testing.assert_array_equal(K.get_value(v), np.ones(2))
+    assert all(not isinstance(a, _Tracer)
+               for a in K.get_session()._state.values.values())
