@@ -256,3 +256,12 @@ def test_size_is_static():
     got = K.function([x], [s, reps])([np.ones((5, 3, 4))])
     assert got[0] == 60 and got[0].dtype == np.int32 and got[1].shape == (1, 15, 4)
     assert K.size(jnp.ones((2, 3))) == 6
+
+
+def test_int_shape_prefers_keras_shape():
+    p = K.placeholder((2, 3))
+    y = p * 1
+    assert K.int_shape(y) == (2, 3)
+    y._keras_shape = (None, 3)  # set by Keras' engine: it wins, as in Keras 2.3.1
+    assert K.int_shape(y) == (None, 3) and K.ndim(y) == 2
+    assert K.int_shape(K.variable(np.ones((4, 1)))) == (4, 1)
