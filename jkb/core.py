@@ -387,7 +387,7 @@ def _trial_value(t: Tensor, fill: int):
     return jax.ShapeDtypeStruct(shape, t.dtype)
 
 
-def _depends_on_unknown(t: Tensor, seen=None) -> bool:
+def _depends_on_unknown(t: Tensor) -> bool:
     cached = getattr(t, "_unknown", None)
     if cached is None:
         cached = None in t.shape or any(_depends_on_unknown(i) for i in t.inputs)

@@ -20,7 +20,6 @@ The same child mechanism evaluates ``_is_metric`` outputs on the post-update sta
 
 from __future__ import annotations
 
-import itertools
 import operator
 from collections.abc import Mapping
 
@@ -412,7 +411,6 @@ class Function:
             None if isinstance(p, LearningPhase) else
             (p.dtype, p.ndim, tuple((a, d) for a, d in enumerate(p.shape) if d is not None))
             for p in self.inputs]
-        self._lp = [i for i, p in enumerate(self.inputs) if isinstance(p, LearningPhase)]
         post = [v for v, _ in self.updates]
         self._post_fresh = None
         if any(self._metric) and post:
@@ -575,9 +573,6 @@ def function(inputs, outputs, updates=None, name=None, **kwargs):
     return Function(inputs, outputs, updates=updates, name=name)
 
 
-_EVAL_COMPILE_AFTER = 2
-
-
 def eval(x, feed_dict=None):
     """The value of ``x`` (NumPy) against the live state; update ops are committed.
 
@@ -594,16 +589,14 @@ def eval(x, feed_dict=None):
             return np.asarray(x.todense())
         return np.asarray(x)
     feed_dict = dict(feed_dict or {})
-    sess = get_session()
+    cache = get_session().eval_cache
     key = (x, tuple(feed_dict))
-    entry = sess.eval_cache.get(key)
-    if entry is None or entry[0] < _EVAL_COMPILE_AFTER - 1:
-        count = 0 if entry is None else entry[0] + 1
-        fn = Function(list(feed_dict), [x], updates=[x] if isinstance(x, Update) else None,
-                      compiled=count >= _EVAL_COMPILE_AFTER - 1)
-        sess.eval_cache[key] = (count, fn)
+    fn = cache.get(key)
+    if fn is None:
+        fn = cache[key] = Function(list(feed_dict), [x], compiled=False,
+                                   updates=[x] if isinstance(x, Update) else None)
     else:
-        fn = entry[1]
+        fn._compiled = True  # evaluated again: worth compiling (same plan)
     out = fn([feed_dict[p] for p in fn.inputs])[0]
     if hasattr(out, "todense"):
         out = np.asarray(out.todense())
@@ -740,5 +733,3 @@ def in_test_phase(x, alt, training=None):
     """``x`` in the test phase, ``alt`` otherwise."""
     return in_train_phase(alt, x, training=training)
 
-
-_ids = itertools.count()

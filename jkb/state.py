@@ -18,7 +18,6 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from . import config
 from .core import Tensor, Variable, _Tracer, reset_uids
 
 __all__ = [
@@ -246,7 +245,3 @@ def batch_set_value(tuples) -> None:
         new[x.uid] = _host_value(x, value)
     if new:
         sess._state = sess._state.replace(new)
-
-
-def _np_dtype(dtype, default=None) -> np.dtype:
-    return config.check_dtype(default if dtype is None else dtype)

@@ -10,7 +10,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from . import config
-from .core import Constant, Node, Placeholder, Tensor, Variable, _scoped, _Tracer, op
+from .core import Constant, Placeholder, Tensor, Variable, _scoped, _Tracer, op
 from .core import is_tensor as is_tensor
 from .state import get_session
 
@@ -253,6 +253,3 @@ def control_dependencies(control_inputs):
 def v1_variable_initialization():
     """No-op: jkb variables are initialized at creation."""
     return None
-
-
-_ = Node  # re-exported for type checks in sibling modules

@@ -225,5 +225,5 @@ def test_eval_is_compiled_and_cached_after_first_use():
     K.eval(t)
     K.eval(t)
     K.eval(t)
-    entry = K.get_session().eval_cache[(t, ())]
-    assert entry[1]._compiled and entry[1].trace_count == 1
+    fn = K.get_session().eval_cache[(t, ())]
+    assert fn._compiled and fn.trace_count == 2  # one eager run, then one compilation
