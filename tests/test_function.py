@@ -227,3 +227,24 @@ def test_eval_is_compiled_and_cached_after_first_use():
     K.eval(t)
     fn = K.get_session().eval_cache[(t, ())]
     assert fn._compiled and fn.trace_count == 2  # one eager run, then one compilation
+
+
+def test_pure_state_can_be_written_back_to_the_session():
+    w = K.variable(np.zeros(2))
+    x = K.placeholder((2,))
+    f = K.function([x], [w + x], updates=[K.update_add(w, x)])
+    sess = K.get_session()
+    state = sess.state
+    for _ in range(3):
+        _, state = jax.jit(f.pure)(state, [jnp.ones(2, jnp.float32)])
+    sess.state = state
+    np.testing.assert_array_equal(K.get_value(w), [3.0, 3.0])
+    np.testing.assert_array_equal(f([np.ones(2)])[0], [4.0, 4.0])  # reads the written state
+
+
+def test_function_after_clear_session_fails_clearly():
+    w = K.variable(1.0)
+    f = K.function([], [w * 2])
+    K.clear_session()
+    with pytest.raises(ValueError, match="current session"):
+        f([])
