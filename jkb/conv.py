@@ -165,15 +165,21 @@ _conv2d = op(_conv_fn, name="conv2d")
 _conv3d = op(_conv_fn, name="conv3d")
 
 
+def _conv_args(opname, n, data_format, padding, strides, dilation_rate,
+               paddings=("valid", "same")):
+    """The validated (data_format, padding, strides, dilation) shared by the conv ops."""
+    return (_data_format(data_format, opname), _padding(padding, opname, paddings),
+            _ints(strides, n, "strides", opname),
+            _ints(dilation_rate, n, "dilation_rate", opname))
+
+
 def _conv(lifted, opname, n, x, kernel, strides, padding, data_format, dilation_rate,
           paddings=("valid", "same")):
-    data_format = _data_format(data_format, opname)
-    padding = _padding(padding, opname, paddings)
+    data_format, padding, strides, dilation = _conv_args(
+        opname, n, data_format, padding, strides, dilation_rate, paddings)
     if padding == "causal" and data_format != "channels_last":
         raise ValueError(f"{opname}: padding='causal' needs data_format='channels_last' "
                          f"(temporal data). Received: data_format={data_format!r}")
-    strides = _ints(strides, n, "strides", opname)
-    dilation = _ints(dilation_rate, n, "dilation_rate", opname)
     xs, ks = _static_shape(x), _static_shape(kernel)
     _check_rank(xs, n + 2, "x", opname, "batch, spatial..., channels")
     _check_rank(ks, n + 2, "kernel", opname, "spatial..., in, out")
@@ -285,10 +291,8 @@ def _normalize_output_shape(output_shape, opname):
 
 def _conv_transpose(lifted, opname, n, x, kernel, output_shape, strides, padding,
                     data_format, dilation_rate):
-    data_format = _data_format(data_format, opname)
-    padding = _padding(padding, opname)
-    strides = _ints(strides, n, "strides", opname)
-    dilation = _ints(dilation_rate, n, "dilation_rate", opname)
+    data_format, padding, strides, dilation = _conv_args(
+        opname, n, data_format, padding, strides, dilation_rate)
     xs, ks = _static_shape(x), _static_shape(kernel)
     _check_rank(xs, n + 2, "x", opname, "batch, spatial..., channels")
     _check_rank(ks, n + 2, "kernel", opname, "spatial..., out, in")
@@ -341,10 +345,8 @@ _separable_conv2d = op(_depthwise_fn, name="separable_conv2d")
 
 def _depthwise(lifted, opname, n, x, depthwise_kernel, pointwise_kernel, strides, padding,
                data_format, dilation_rate):
-    data_format = _data_format(data_format, opname)
-    padding = _padding(padding, opname)
-    strides = _ints(strides, n, "strides", opname)
-    dilation = _ints(dilation_rate, n, "dilation_rate", opname)
+    data_format, padding, strides, dilation = _conv_args(
+        opname, n, data_format, padding, strides, dilation_rate)
     xs, ds = _static_shape(x), _static_shape(depthwise_kernel)
     _check_rank(xs, n + 2, "x", opname, "batch, spatial..., channels")
     _check_rank(ds, n + 2, "depthwise_kernel", opname, "spatial..., in, depth_multiplier")
