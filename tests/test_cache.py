@@ -40,7 +40,7 @@ def test_enable_writes_compiled_programs(tmp_path, restore_jax_cache_config):
     f = _train_function()
     f([np.ones((2, 3), np.float32)])
     entries = os.listdir(path)
-    assert any("pure_flat" in e for e in entries), entries
+    assert any("flat_program" in e for e in entries), entries
 
 
 def test_switching_directories_and_disabling(tmp_path, restore_jax_cache_config):
