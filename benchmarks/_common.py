@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import gc
+import math
 import os
 import shlex
 import statistics
@@ -115,15 +116,21 @@ class Paired(NamedTuple):
     p10_ratio: float  # 10th percentile of a's rounds / that of b's: robust on a busy machine
 
 
-def paired(fa, fb, *, inner: int, rounds: int, warmup: int = 2) -> Paired:
+def paired(fa, fb, *, inner: int, rounds: int, warmup: int = 2,
+           min_sample_s: float = 0.0) -> Paired:
     """Interleaved timing of two zero-argument callables.
 
     Each round runs ``fa`` ``inner`` times then ``fb`` ``inner`` times (the order alternates
-    between rounds).
+    between rounds). With ``min_sample_s``, ``inner`` is raised until one sample (``inner``
+    calls of the slower side) takes at least that long: the same script then times a 90 ms
+    CPU step and a 1 ms GPU step with the same relative precision.
     """
     for _ in range(warmup):
         fa()
         fb()
+    if min_sample_s:
+        t = max(timed(fa)[1], timed(fb)[1])
+        inner = max(inner, math.ceil(min_sample_s / max(t, 1e-9)))
     ta, tb = [], []
     gc_was = gc.isenabled()
     gc.disable()

@@ -107,7 +107,7 @@ def run(mode):
             np.testing.assert_allclose(la, lb, rtol=1e-4)
         inner = pick(mode, 2, 5, 10) if model == "mlp" else 1
         rounds = pick(mode, 5, 11, 21) if model == "mlp" else pick(mode, 3, 7, 15)
-        r = paired(a, b, inner=inner, rounds=rounds, warmup=2)
+        r = paired(a, b, inner=inner, rounds=rounds, warmup=2, min_sample_s=0.02)
         res.append(Result(f"train_step.{model}.step", ratio=r.ratio, target=1.10, jkb=r.a_ms,
                           ref=r.b_ms, extra={"p10_ratio": round(r.p10_ratio, 3),
                                              "traces": f.trace_count}))

@@ -406,14 +406,20 @@ class Function:
         self._const_ids = tuple(consts)
         self._consts = tuple(jnp.asarray(v) for v in consts.values())
         self._feed_specs = [(p, p.dtype, tuple(p.shape)) for p in self.inputs]
+        # The fed placeholders (the learning phase is a static argument, not a feed).
+        self._fed = [p for p in self.inputs if not isinstance(p, LearningPhase)]
         self._uses_rng = any(hasattr(n, "leaf_value") for n in nodes)
         self._get_state = _getter(tuple(v.uid for v in self._read) + self._written_uids)
-        # Per input, for the fast path of __call__: None for the learning phase, else
-        # (dtype, rank, known (axis, size) pairs); no fast path with a sparse input.
-        self._fast_specs = None if any(p.sparse for p in self.inputs) else [
-            None if isinstance(p, LearningPhase) else
-            (p.dtype, p.ndim, tuple((a, d) for a, d in enumerate(p.shape) if d is not None))
-            for p in self.inputs]
+        self._n_out = len(self.outputs)
+        self._stateful = bool(self._written) or self._uses_rng
+        # For the fast path of __call__: the dtypes of the fed inputs, in order; no fast
+        # path with a sparse input or with the learning phase anywhere but last. Shapes
+        # are left to jit's signature check (``_check_fed_shapes`` runs when it traces).
+        lp_at = [i for i, p in enumerate(self.inputs) if isinstance(p, LearningPhase)]
+        self._n_in = len(self.inputs)
+        self._lp_last = lp_at == [self._n_in - 1]
+        fast = not any(p.sparse for p in self.inputs) and (not lp_at or self._lp_last)
+        self._fast_dtypes = tuple(np.dtype(p.dtype) for p in self._fed) if fast else None
         post = [v for v, _ in self.updates]
         self._post_fresh = None
         if any(self._metric) and post:
@@ -431,7 +437,7 @@ class Function:
         ctx = _Ctx(dict(zip(self._const_ids, consts)), key, step, training)
         memo = dict(zip(self._read, read))
         memo.update(zip(self._written, written))
-        memo.update((p, v) for p, v in zip(self.inputs, feeds))
+        memo.update(zip(self._fed, feeds))
         lp = _current_lp_node()
         memo[lp] = training
         ev = _Eval(memo, ctx)
@@ -453,14 +459,26 @@ class Function:
         """``_pure_flat`` over one flat argument list, returning one flat tuple:
         ``(training, *read, *written, *feeds, *consts[, key, step])`` ->
         ``(*outputs, *new_written[, step])``."""
-        nr, nw, nf, nc = (len(self._read), len(self._written), len(self.inputs),
+        nr, nw, nf, nc = (len(self._read), len(self._written), len(self._fed),
                           len(self._consts))
         read, written = arrays[:nr], arrays[nr:nr + nw]
         feeds = arrays[nr + nw:nr + nw + nf]
+        self._check_fed_shapes(feeds)
         consts = arrays[nr + nw + nf:nr + nw + nf + nc]
         rng = arrays[nr + nw + nf + nc:] or None
         outs, new, step = self._pure_flat(read, written, feeds, consts, rng, training)
         return (*outs, *new) if step is None else (*outs, *new, step)
+
+    def _check_fed_shapes(self, feeds):
+        # Runs when jit traces a new input signature (the fast path of __call__ leaves
+        # shapes to jit's signature check), so a wrong shape fails before anything runs.
+        for p, v in zip(self._fed, feeds):
+            shape = tuple(np.shape(v))
+            if len(shape) != p.ndim or any(d is not None and d != s
+                                           for d, s in zip(p.shape, shape)):
+                raise ValueError(f"K.function{'' if not self.name else ' ' + self.name}: "
+                                 f"placeholder {p.name} expects a value of shape "
+                                 f"{tuple(p.shape)}, got {shape}.")
 
     def _feeds(self, values, host: bool):
         if isinstance(values, Mapping):
@@ -476,7 +494,6 @@ class Function:
         for (p, dtype, shape), v in zip(self._feed_specs, values):
             if isinstance(p, LearningPhase):
                 training = int(v)
-                feeds.append(None)
                 continue
             feeds.append(_convert_feed(p, dtype, shape, v, host))
         if training is None:
@@ -485,62 +502,59 @@ class Function:
         return tuple(feeds), training
 
     def _fast_feeds(self, values):
-        """``(feeds, training)`` when each value already is an ndarray of its placeholder's
-        dtype and known dims and the phase a plain int (what Keras' loops pass), else None.
+        """``(feeds, training)`` when every value already is an ndarray of its
+        placeholder's dtype and the phase, if it is the last input, a plain int (what
+        Keras' loops pass); else None. Only identity checks: this work sits on the
+        critical path between two dispatches (a ``zip`` here measured 0.1 us slower).
         """
-        specs = self._fast_specs
-        if specs is None or type(values) not in (list, tuple) or len(values) != len(specs):
+        dtypes = self._fast_dtypes
+        if (dtypes is None or (type(values) is not list and type(values) is not tuple)
+                or len(values) != self._n_in):
             return None
-        feeds, training = [], None
-        for spec, v in zip(specs, values):
-            if spec is None:
-                if type(v) is not int:
-                    return None
-                training = v
-                feeds.append(None)
-                continue
-            dtype, ndim, known = spec
-            if type(v) is not np.ndarray or v.dtype != dtype or v.ndim != ndim:
+        i = 0
+        for dt in dtypes:
+            v = values[i]
+            if type(v) is not np.ndarray or v.dtype is not dt:
                 return None
-            shape = v.shape
-            for a, d in known:
-                if shape[a] != d:
-                    return None
-            feeds.append(v)
-        if training is None:
-            lp = _learning_phase_value
-            training = lp if isinstance(lp, int) else 0
-        return tuple(feeds), training
+            i += 1
+        if self._lp_last:
+            training = values[-1]
+            return (values[:-1], training) if type(training) is int else None
+        lp = _learning_phase_value
+        return values, (lp if isinstance(lp, int) else 0)
 
     def __call__(self, inputs=None):
         fast = self._fast_feeds(inputs)
         feeds, training = fast if fast is not None else self._feeds(inputs, host=True)
         sess = get_session()
         st = sess._state
-        values = st.values
         try:
-            arrays = self._get_state(values)
+            arrays = self._get_state(st.values)
         except KeyError:
-            gone = [v.name for v in self._read + self._written if v.uid not in values]
+            gone = [v.name for v in self._read + self._written if v.uid not in st.values]
             raise ValueError(f"K.function: variables {gone} do not belong to the current "
                              "session (K.clear_session() was called after they were made)."
                              ) from None
         run = self._jitted if self._compiled else self._flat_program
         if self._uses_rng:
             res = run(training, *arrays, *feeds, *self._consts, st.key, st.step)
-            step = res[-1]
         else:
             res = run(training, *arrays, *feeds, *self._consts)
-            step = st.step
-        no, nw = len(self.outputs), len(self._written)
-        if nw or self._uses_rng:
-            values = dict(values)
-            values.update(zip(self._written_uids, res[no:no + nw]))
-            # ``values`` is a fresh dict: adopting it skips State's defensive copy.
-            sess._state = State._adopt(values, st.key, step)
+        no = self._n_out
+        outs = res[:no]
+        # Start the device-to-host copies at once, so they overlap the bookkeeping
+        # below; leaving the wait to np.array measured 10-25% slower on small graphs.
+        for o in outs:
+            o.copy_to_host_async()
+        if self._stateful:  # the session's State is its own: advanced in place
+            st.values.update(zip(self._written_uids, res[no:]))
+            if self._uses_rng:
+                st.step = res[-1]
+        # Copies, never views: an output may share its buffer with a variable that a
+        # later call donates, and Keras-2 code may write into what it gets back.
         if self._single:
-            return np.array(res[0])
-        return [np.array(o) for o in res[:no]]
+            return np.array(outs[0])
+        return [np.array(o) for o in outs]
 
     def pure(self, state: State, inputs=(), training: int = 0):
         """``(outputs, new_state)`` without touching the session; traceable."""

@@ -47,13 +47,6 @@ class State:
     def __len__(self):
         return len(self.values)
 
-    @classmethod
-    def _adopt(cls, values: dict, key, step) -> State:
-        """A State that takes ``values`` as is: for a fresh dict nobody else holds."""
-        st = cls.__new__(cls)
-        st.values, st.key, st.step = values, key, step
-        return st
-
     def replace(self, new: Mapping[int, jax.Array], step=None) -> State:
         values = dict(self.values)
         values.update(new)
@@ -115,8 +108,11 @@ def moving_average_update(state: State, x: Variable, value, momentum) -> State:
 class Session:
     """Holds the live ``State`` and the per-session caches.
 
-    ``state`` returns a copy (safe to keep: later donations cannot delete it); jkb's
-    compiled functions read ``_state`` directly.
+    The live ``State`` is the session's own and is never shared: ``state`` returns a copy
+    (safe to keep: later donations cannot delete it) and assigning ``state`` stores a copy
+    (the assigned arrays stay valid too).
+    That lets a ``K.function`` call write its new values into it in place (no per-call
+    copy of the whole mapping); ``State`` objects anyone else holds stay immutable.
     """
 
     def __init__(self, seed: int | None = None):
@@ -143,7 +139,8 @@ class Session:
         if set(new.values) - set(self.variables):
             raise ValueError("Session.state: the new state holds variables this session "
                              "does not know.")
-        self._state = new
+        # A copy: the caller keeps ``new``, whose buffers later calls would otherwise donate.
+        self._state = jax.tree_util.tree_map(jnp.copy, new)
 
     def add(self, var: Variable, value: jax.Array) -> None:
         self.variables[var.uid] = var

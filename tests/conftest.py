@@ -3,9 +3,16 @@ import sys
 
 sys.path.insert(0, os.path.dirname(__file__))
 
+import jax  # noqa: E402
 import pytest  # noqa: E402
 
 import jkb as K  # noqa: E402
+
+# The NumPy references compute float32 matmuls and convolutions in full precision. On GPUs
+# and TPUs JAX's default precision runs them in TF32/bfloat16 passes (on an H200, 7 tests
+# missed rtol 1e-4 by up to 4e-2), so the suite asks JAX for full precision; jkb itself
+# follows whatever ``jax_default_matmul_precision`` the user sets (tests/test_shapes.py).
+jax.config.update("jax_default_matmul_precision", "highest")
 
 
 @pytest.fixture(autouse=True)

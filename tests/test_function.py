@@ -1,5 +1,7 @@
 """K.function: compilation, updates, learning phase, feeds, failures, the pure form."""
 
+import re
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -102,6 +104,47 @@ def test_failing_call_leaves_state_unchanged():
     np.testing.assert_array_equal(K.get_value(w), np.ones(3))
     f([np.ones(2)])
     np.testing.assert_array_equal(K.get_value(w), 3 * np.ones(3))
+
+
+def test_fast_path_shape_errors_name_the_placeholder_and_change_nothing():
+    # Arrays of the exact dtype skip the host-side checks; jit's trace checks the shape.
+    w = K.variable(np.ones(3, np.float32))
+    x = K.placeholder((None, 3), name="batch")
+    f = K.function([x], [w * 2], updates=[K.update(w, w + K.sum(x))])
+    for bad in (np.ones((2, 4), np.float32), np.ones((2, 3, 1), np.float32),
+                np.ones(3, np.float32)):
+        with pytest.raises(ValueError, match=r"batch.*\(None, 3\), got " + re.escape(
+                str(bad.shape))):
+            f([bad])
+        np.testing.assert_array_equal(K.get_value(w), np.ones(3))
+    f([np.ones((2, 3), np.float32)])
+    np.testing.assert_array_equal(K.get_value(w), 7 * np.ones(3))
+    assert f.trace_count == 1
+
+
+def test_outputs_are_writable_copies():
+    w = K.variable(np.ones(3, np.float32))
+    x = K.placeholder((3,))
+    f = K.function([x], [w, x, w + x], updates=[K.update_add(w, x)])
+    xv = np.full(3, 2.0, np.float32)
+    outs = f([xv])
+    for o in outs:
+        assert isinstance(o, np.ndarray) and o.flags.writeable
+        o[...] = -1.0
+    np.testing.assert_array_equal(xv, np.full(3, 2.0))
+    np.testing.assert_array_equal(K.get_value(w), np.full(3, 3.0))
+    np.testing.assert_array_equal(f([xv])[0], np.full(3, 3.0))  # reads see the old value
+
+
+def test_learning_phase_anywhere_among_the_inputs():
+    x, y = K.placeholder((None, 2)), K.placeholder((None, 2))
+    out = K.in_train_phase(x - y, x + y)
+    f = K.function([x, K.learning_phase(), y], [out])
+    a, b = np.ones((1, 2), np.float32), np.full((1, 2), 3.0, np.float32)
+    np.testing.assert_array_equal(f([a, 1, b])[0], a - b)
+    np.testing.assert_array_equal(f((a, 0, b))[0], a + b)
+    np.testing.assert_array_equal(f([a.tolist(), np.int64(1), b])[0], a - b)  # slow path
+    assert f.trace_count == 2
 
 
 def test_learning_phase_as_input_and_default():
@@ -240,6 +283,12 @@ def test_pure_state_can_be_written_back_to_the_session():
     sess.state = state
     np.testing.assert_array_equal(K.get_value(w), [3.0, 3.0])
     np.testing.assert_array_equal(f([np.ones(2)])[0], [4.0, 4.0])  # reads the written state
+    # The session advances its own copy in place; the State given to it stays as it was.
+    np.testing.assert_array_equal(state[w], [3.0, 3.0])
+    before = sess.state
+    f([np.ones(2)])
+    np.testing.assert_array_equal(before[w], [4.0, 4.0])
+    np.testing.assert_array_equal(K.get_value(w), [5.0, 5.0])
 
 
 def test_function_after_clear_session_fails_clearly():

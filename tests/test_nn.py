@@ -147,6 +147,21 @@ def test_relu_variants(i):
           **_tol(dtype))
 
 
+def test_relu_plain_form_nan_and_kink():
+    # The plain relu is max(x, 0) (what XLA fuses into a conv); every form passes NaN
+    # through and has a zero gradient at the kink.
+    x = np.array([np.nan, -1.0, 0.0, 2.0], np.float32)
+    for kw in ({}, {"alpha": 0.1}, {"max_value": 6.0}, {"threshold": 0.5}):
+        out = np.asarray(K.relu(x, **kw))
+        assert np.isnan(out[0]), kw
+    assert "max" in str(jax.make_jaxpr(K.relu)(x)) and "select_n" not in str(
+        jax.make_jaxpr(K.relu)(x))
+    g = jax.grad(lambda a: jnp.sum(K.relu(a)))(np.array([-1.0, 0.0, 3.0], np.float32))
+    np.testing.assert_array_equal(g, [0.0, 0.0, 1.0])
+    g = jax.grad(lambda a: jnp.sum(K.relu(a, max_value=6.0)))(np.array([0.0, 1.0], np.float32))
+    np.testing.assert_array_equal(g, [0.0, 1.0])
+
+
 def test_relu_at_threshold_is_zero():
     x = jnp.asarray([0.5, -1.0], jnp.float32)
     np.testing.assert_array_equal(np.asarray(K.relu(x, alpha=0.4, threshold=0.5))[0], 0.0)

@@ -1,5 +1,7 @@
 """Linear algebra, shape manipulation and image padding/resizing (jkb/shapes.py)."""
 
+import re
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -870,3 +872,19 @@ def test_resize_volumes_errors():
         K.resize_volumes(rand(1, 2, 2, 2, 1), -1, 2, 2, "channels_last")
     t = K.resize_volumes(K.placeholder((None, 2, None, 3, 1)), 2, 2, 2, "channels_last")
     assert t.shape == (None, 4, None, 6, 1)
+
+
+@pytest.mark.parametrize("setting, expect", [("highest", "HIGHEST"), ("default", "DEFAULT")])
+def test_matmul_precision_follows_jax_setting(setting, expect):
+    # jkb hard-codes no precision: dot, batch_dot and the convolutions run at whatever
+    # jax_default_matmul_precision says (TF32/bf16 passes by default on GPUs and TPUs).
+    x = np.ones((2, 3, 4), np.float32)
+    k = np.ones((3, 4, 5), np.float32)
+    ops = [lambda a: K.dot(a, np.ones((4, 5), np.float32)),
+           lambda a: K.batch_dot(a, np.ones((2, 4, 3), np.float32), axes=(2, 1)),
+           lambda a: K.conv1d(a, k, padding="same")]
+    with jax.default_matmul_precision(setting):
+        for fn in ops:
+            text = jax.jit(fn).lower(x).as_text()
+            found = re.findall(r"precision (\w+)>|precision = \[(\w+),", text)
+            assert found and {a or b for a, b in found} == {expect}, text
