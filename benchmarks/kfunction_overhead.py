@@ -91,7 +91,7 @@ def build_large(batch=256, width=1024, seed=0):
     return (lambda: f(feed)), (lambda: ref(xv)), f
 
 
-def _one(name, build, target, inner, rounds, first_call=True, min_sample_s=0.0, **kw):
+def _one(name, build, target, inner, rounds, min_sample_s=0.0, **kw):
     import jkb as K
 
     K.clear_session()
@@ -100,7 +100,7 @@ def _one(name, build, target, inner, rounds, first_call=True, min_sample_s=0.0, 
     (out_b, t_b) = timed(fb)
     np.testing.assert_allclose(out_a[0], out_b[0], rtol=2e-4, atol=1e-5)
     r = paired(fa, fb, inner=inner, rounds=rounds, min_sample_s=min_sample_s)
-    if not first_call:
+    if target is None:  # an informational comparison: no target, no first-call row
         return [Result(f"kfunction_overhead.{name}", kind="info", ratio=r.ratio, jkb=r.a_ms,
                        ref=r.b_ms, note="raw jit also starts the host copy early")]
     return [
@@ -116,7 +116,7 @@ def run(mode):
     # The same figure against a raw loop that also starts its output's host copy early, as
     # K.function does: what is left is jkb's own per-call Python.
     res += _one("small.vs_early_copy", build_small, None, inner=20,
-                rounds=pick(mode, 101, 301, 1001), first_call=False, early_copy=True)
+                rounds=pick(mode, 101, 301, 1001), early_copy=True)
     if mode == "quick":
         res += _one("large", build_large, 1.03, inner=1, rounds=5, batch=128, width=512)
         for r in res[-2:]:

@@ -405,7 +405,7 @@ class Function:
                         consts[id(leaf)] = leaf
         self._const_ids = tuple(consts)
         self._consts = tuple(jnp.asarray(v) for v in consts.values())
-        self._feed_specs = [(p, p.dtype, tuple(p.shape)) for p in self.inputs]
+        self._feed_specs = [(p, p.dtype) for p in self.inputs]
         # The fed placeholders (the learning phase is a static argument, not a feed).
         self._fed = [p for p in self.inputs if not isinstance(p, LearningPhase)]
         self._uses_rng = any(hasattr(n, "leaf_value") for n in nodes)
@@ -473,12 +473,7 @@ class Function:
         # Runs when jit traces a new input signature (the fast path of __call__ leaves
         # shapes to jit's signature check), so a wrong shape fails before anything runs.
         for p, v in zip(self._fed, feeds):
-            shape = tuple(np.shape(v))
-            if len(shape) != p.ndim or any(d is not None and d != s
-                                           for d, s in zip(p.shape, shape)):
-                raise ValueError(f"K.function{'' if not self.name else ' ' + self.name}: "
-                                 f"placeholder {p.name} expects a value of shape "
-                                 f"{tuple(p.shape)}, got {shape}.")
+            _check_feed_shape(p, tuple(np.shape(v)))
 
     def _feeds(self, values, host: bool):
         if isinstance(values, Mapping):
@@ -491,11 +486,11 @@ class Function:
             raise ValueError(f"K.function{'' if not self.name else ' ' + self.name}: expected "
                              f"{len(self.inputs)} input values, got {len(values)}.")
         feeds, training = [], None
-        for (p, dtype, shape), v in zip(self._feed_specs, values):
+        for (p, dtype), v in zip(self._feed_specs, values):
             if isinstance(p, LearningPhase):
                 training = int(v)
                 continue
-            feeds.append(_convert_feed(p, dtype, shape, v, host))
+            feeds.append(_convert_feed(p, dtype, v, host))
         if training is None:
             lp = _learning_phase_value
             training = lp if isinstance(lp, int) else 0
@@ -578,7 +573,7 @@ def _getter(uids):
     return operator.itemgetter(*uids)
 
 
-def _convert_feed(p, dtype, shape, v, host):
+def _convert_feed(p, dtype, v, host):
     if p.sparse:
         from .sparse import to_bcoo
         return to_bcoo(v, dtype)
@@ -593,10 +588,15 @@ def _convert_feed(p, dtype, shape, v, host):
         a = jnp.asarray(v)
         if a.dtype != dtype:
             a = a.astype(dtype)
-    if a.ndim != len(shape) or any(d is not None and d != s for d, s in zip(shape, a.shape)):
-        raise ValueError(f"placeholder {p.name}: expected a value of shape "
-                         f"{tuple(shape)}, got {tuple(a.shape)}.")
+    _check_feed_shape(p, tuple(a.shape))
     return a
+
+
+def _check_feed_shape(p, got: tuple) -> None:
+    """Raises unless ``got`` has ``p``'s rank and its known dims."""
+    if len(got) != p.ndim or any(d is not None and d != s for d, s in zip(p.shape, got)):
+        raise ValueError(f"placeholder {p.name}: expected a value of shape "
+                         f"{tuple(p.shape)}, got {got}.")
 
 
 def function(inputs, outputs, updates=None, name=None, **kwargs):
