@@ -138,6 +138,15 @@ def test_session_and_set_session():
     assert K.manual_variable_initialization(True) is None
 
 
+def test_v1_variable_initialization_keeps_values():
+    # Variables hold their value from creation, so the TF1 initializer call changes nothing.
+    w = K.variable(np.arange(3.0))
+    f = K.function([], [w * 2])
+    assert K.v1_variable_initialization() is None
+    np.testing.assert_array_equal(K.get_value(w), np.arange(3.0))
+    np.testing.assert_array_equal(f([])[0], 2 * np.arange(3.0))
+
+
 @pytest.mark.parametrize("shape", [1, (2, 3), [4], (), np.array([2, 2])])
 def test_zeros_ones_eye_are_variables(shape):
     z, o = K.zeros(shape), K.ones(shape, dtype="int32")
