@@ -17,7 +17,8 @@ from jax import lax
 
 from . import config
 from .core import Tensor, _Tracer, asarray, is_symbolic_input, op
-from .function import Subgraph, select
+from .function import select
+from .graph import Subgraph
 
 __all__ = ["switch", "rnn", "map_fn", "foldl", "foldr", "print_tensor"]
 

@@ -153,7 +153,7 @@ def is_variable(x) -> bool:
 
 def is_placeholder(x) -> bool:
     """True for objects made by ``K.placeholder``; never raises."""
-    from .function import LearningPhase
+    from .graph import LearningPhase
     return isinstance(x, Placeholder) and not isinstance(x, LearningPhase)
 
 
