@@ -31,7 +31,8 @@ __all__ = [
     "random_normal_variable", "random_uniform_variable", "dropout", "set_random_seed",
 ]
 
-_KEY_SHAPE = jax.random.key_data(jax.random.key(0)).shape
+# Abstractly: importing jkb must start no JAX backend (jax.distributed.initialize first).
+_KEY_SHAPE = jax.eval_shape(lambda: jax.random.key_data(jax.random.key(0))).shape
 
 
 class RngKey(Tensor):
