@@ -16,12 +16,13 @@ install: $(STAMP)
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || python3 -m venv $(VENV)
-	$(PY) -m pip install -q -e '.[test,keras231]'
+	$(PY) -m pip install -q -e '.[test,keras231,checkpoint]'
 	@touch $(STAMP)
 
 demo: install
 	$(PY) examples/walkthrough.py
 	$(PY) examples/train_logreg.py
+	$(PY) examples/data_parallel.py
 
 test: install
 	$(PY) -m pytest -n 2 --dist loadfile -q $(PYTEST_ARGS)

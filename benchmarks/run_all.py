@@ -21,7 +21,7 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 BENCHMARKS = ["retrace", "kfunction_overhead", "eager_ops", "train_step", "keras_fit",
-              "memory", "compile_cache"]
+              "memory", "compile_cache", "data_parallel"]
 
 
 def _parse_line(line: str) -> dict:

@@ -5,7 +5,7 @@ Ops work on concrete arrays (returning ``jax.Array``) and on symbolic tensors (r
 graph nodes that ``K.function`` compiles with ``jax.jit``).
 """
 
-from . import config
+from . import checkpoint, config, distribute
 from .config import (
     cast_to_floatx,
     epsilon,

@@ -171,10 +171,92 @@ def _apply(loader_module):
     kb = sys.modules.get(loader_module.__name__.rpartition(".")[0])
     if kb is not None:
         _attach_session_names(kb)
+    _after_import(_NETWORK_MODULE, _chief_writes_files)
     return True
 
 
+# ----------------------------------------------------------------------------- several processes
+
+_NETWORK_MODULE = "keras.engine.network"
+
+
+def _chief_writes_files(network_module):
+    """``Network.save_weights`` and ``Network.save`` write files on the chief only.
+
+    With several processes (``jkb.distribute.initialize``) every process runs the same
+    script, so every process would write the same path. The others still run the whole
+    save (reading a variable split over other processes' devices is an all-gather that
+    every process must join), into a private temporary file that is then deleted.
+    """
+    net = network_module.Network
+    for name in ("save_weights", "save"):
+        method = getattr(net, name)
+        if getattr(method, "_jkb_chief_only", False):
+            continue
+        setattr(net, name, _chief_only(method))
+
+
+def _chief_only(method):
+    import functools
+    import tempfile
+
+    @functools.wraps(method)
+    def wrapper(self, filepath, *args, **kwargs):
+        import jax
+        if jax.process_count() == 1 or jax.process_index() == 0 or not isinstance(
+                filepath, (str, os.PathLike)):
+            return method(self, filepath, *args, **kwargs)
+        with tempfile.TemporaryDirectory(prefix="jkb-not-chief-") as d:
+            return method(self, os.path.join(d, os.path.basename(filepath)), *args,
+                          **kwargs)
+
+    wrapper._jkb_chief_only = True
+    return wrapper
+
+
 # ----------------------------------------------------------------------------- detection
+
+
+class _AfterImport(importlib.abc.MetaPathFinder):
+    """Finds nothing itself; calls ``callback(module)`` right after module ``name`` has
+    run (once), then removes itself."""
+
+    def __init__(self, name, callback):
+        self.name, self.callback = name, callback
+
+    def find_spec(self, fullname, path, target=None):
+        if fullname != self.name:
+            return None
+        for finder in sys.meta_path:
+            if finder is self or not hasattr(finder, "find_spec"):
+                continue
+            spec = finder.find_spec(fullname, path, target)
+            if spec is not None:
+                break
+        else:
+            return None
+        exec_module = getattr(spec.loader, "exec_module", None)
+        if exec_module is None:
+            return None
+        watcher = self
+
+        def exec_then_call(module):
+            exec_module(module)
+            if watcher in sys.meta_path:
+                sys.meta_path.remove(watcher)
+            watcher.callback(module)
+
+        spec.loader.exec_module = exec_then_call  # this loader serves this module only
+        return spec
+
+
+def _after_import(name, callback):
+    """``callback(module)`` now if ``name`` is imported, else right after its import."""
+    module = sys.modules.get(name)
+    if module is not None:
+        callback(module)
+    elif not any(isinstance(f, _AfterImport) and f.name == name for f in sys.meta_path):
+        sys.meta_path.insert(0, _AfterImport(name, callback))
 
 
 class _LoadBackendWatcher(importlib.abc.MetaPathFinder):

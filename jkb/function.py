@@ -25,6 +25,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from . import distribute
 from .core import Constant, Node, Placeholder, Tensor, Variable, op
 from .graph import (
     Gradient,
@@ -76,7 +77,8 @@ class Function:
     pure function, for use inside the user's own ``jit``/``grad``/``vmap``.
     """
 
-    def __init__(self, inputs, outputs, updates=None, name=None, *, compiled=True):
+    def __init__(self, inputs, outputs, updates=None, name=None, *, compiled=True,
+                 distribution=None):
         self.name = name
         self.inputs = list(inputs or [])
         for x in self.inputs:
@@ -95,8 +97,24 @@ class Function:
         # argument trees costs jit's dispatch a few microseconds per call, measurable on
         # small graphs. ``training`` is static; the written variables are donated.
         nr, nw = len(self._read), len(self._written)
+        donate = tuple(range(1 + nr, 1 + nr + nw))
+        dist = self._dist = distribution or distribute.get_distribution()
+        if dist is None:
+            self._jitted = jax.jit(self._flat_program, static_argnums=(0,),
+                                   donate_argnums=donate)
+            return
+        # On a mesh: the state goes onto the distribution's shardings once, here (feeds on
+        # each call); outputs come back whole on every process, new values keep their
+        # variables' shardings (so donation reuses the buffers in place).
+        dist.check(self._read + self._written)
+        distribute.place_state(get_session(), dist, self._read + self._written)
+        self._consts = tuple(jax.device_put(self._consts, dist.replicated))
+        self._fed_names = [p.name for p in self._fed]
+        outs = ((dist.replicated,) * self._n_out
+                + tuple(dist.variable_sharding(v) for v in self._written)
+                + ((dist.replicated,) if self._uses_rng else ()))
         self._jitted = jax.jit(self._flat_program, static_argnums=(0,),
-                               donate_argnums=tuple(range(1 + nr, 1 + nr + nw)))
+                               donate_argnums=donate, out_shardings=outs)
 
     # -- planning (once)
     def _plan(self):
@@ -240,8 +258,9 @@ class Function:
     def __call__(self, inputs=None):
         fast = self._fast_feeds(inputs)
         feeds, training = fast if fast is not None else self._feeds(inputs, host=True)
-        sess = get_session()
-        st = sess._state
+        if self._dist is not None:
+            feeds = self._dist.put_feeds(feeds, self._fed_names)
+        st = get_session()._state
         try:
             arrays = self._get_state(st.values)
         except KeyError:
@@ -269,6 +288,18 @@ class Function:
         if self._single:
             return np.array(outs[0])
         return [np.array(o) for o in outs]
+
+    def lower(self, inputs=None):
+        """The program a call with ``inputs`` would run, lowered by ``jax.jit`` (nothing
+        runs): ``.as_text()`` for its StableHLO, ``.compile().as_text()`` for the
+        optimized (on a mesh: partitioned) HLO, ``.compile().cost_analysis()``."""
+        feeds, training = self._feeds(inputs, host=True)
+        if self._dist is not None:
+            feeds = self._dist.put_feeds(feeds, self._fed_names)
+        st = get_session()._state
+        rng = (st.key, st.step) if self._uses_rng else ()
+        return self._jitted.lower(training, *self._get_state(st.values), *feeds,
+                                  *self._consts, *rng)
 
     def pure(self, state: State, inputs=(), training: int = 0):
         """``(outputs, new_state)`` without touching the session; traceable."""
@@ -318,12 +349,19 @@ def _check_feed_shape(p, got: tuple) -> None:
                          f"{tuple(p.shape)}, got {got}.")
 
 
-def function(inputs, outputs, updates=None, name=None, **kwargs):
-    """Compiles ``inputs -> outputs`` (plus ``updates``) into a callable ``Function``."""
+def function(inputs, outputs, updates=None, name=None, distribution=None, **kwargs):
+    """Compiles ``inputs -> outputs`` (plus ``updates``) into a callable ``Function``.
+
+    ``distribution`` (a :mod:`jkb.distribute` policy; None: the current one, see
+    ``jkb.distribute.set_distribution``) places the program on a device mesh.
+    """
     if kwargs:
         raise ValueError(f"K.function: unexpected keyword arguments {sorted(kwargs)}; "
-                         "jkb takes inputs, outputs, updates and name.")
-    return Function(inputs, outputs, updates=updates, name=name)
+                         "jkb takes inputs, outputs, updates, name and distribution.")
+    if distribution is not None and not isinstance(distribution, distribute.Distribution):
+        raise TypeError(f"K.function: distribution must be a jkb.distribute.Distribution, "
+                        f"got {type(distribution).__name__}.")
+    return Function(inputs, outputs, updates=updates, name=name, distribution=distribution)
 
 
 def eval(x, feed_dict=None):

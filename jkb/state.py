@@ -17,6 +17,7 @@ from collections.abc import Iterable, Mapping
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jax.experimental import multihost_utils
 
 from .core import Tensor, Variable, _Tracer, reset_uids
 
@@ -196,11 +197,20 @@ def get_value(x) -> np.ndarray:
     """The value of a variable (or any tensor) as a NumPy array (a copy)."""
     if isinstance(x, Variable):
         v = get_session().read(x)
-        return np.array(v.todense() if hasattr(v, "todense") else v)
+        return np.array(v.todense()) if hasattr(v, "todense") else to_host(v)
     if isinstance(x, Tensor):
         from .function import eval as _eval
         return _eval(x)
     return np.array(x)
+
+
+def to_host(a) -> np.ndarray:
+    """A NumPy copy of the whole of ``a`` on every process (an all-gather that every
+    process must take part in when ``a`` is split over other processes' devices)."""
+    if isinstance(a, jax.Array) and not a.is_fully_addressable and \
+            not a.is_fully_replicated:
+        return np.array(multihost_utils.process_allgather(a, tiled=True))
+    return np.array(a)
 
 
 def batch_get_value(ops: Iterable) -> list[np.ndarray]:
@@ -223,7 +233,16 @@ def _host_value(x: Variable, value) -> jax.Array:
         else:
             raise ValueError(f"set_value: value of shape {value.shape} does not fit variable "
                              f"{x.name} of shape {tuple(x.shape)}.")
-    return jnp.array(value, dtype=x.dtype)  # a fresh buffer owned by the session
+    return np.asarray(value, dtype=x.dtype)
+
+
+def _placed_like(old, value: np.ndarray) -> jax.Array:
+    """A fresh buffer owned by the session, with ``old``'s sharding when it is split or
+    replicated over several devices (set_value never moves a variable off its mesh)."""
+    sharding = getattr(old, "sharding", None)
+    if sharding is not None and len(sharding.device_set) > 1:
+        return jax.device_put(value, sharding)
+    return jnp.array(value)
 
 
 def set_value(x: Variable, value) -> None:
@@ -238,7 +257,6 @@ def batch_set_value(tuples) -> None:
     for x, value in tuples:
         if not isinstance(x, Variable):
             raise TypeError(f"set_value: {x!r} is not a jkb variable.")
-        sess.read(x)
-        new[x.uid] = _host_value(x, value)
+        new[x.uid] = _placed_like(sess.read(x), _host_value(x, value))
     if new:
         sess._state = sess._state.replace(new)

@@ -9,7 +9,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from . import config
+from . import config, distribute
 from .core import Constant, Placeholder, Tensor, Variable, _scoped, _Tracer, op
 from .core import is_tensor as is_tensor
 from .state import get_session
@@ -62,6 +62,9 @@ def variable(value, dtype=None, name=None, constraint=None, trainable=True):
     var = Variable(array.shape, dt, _scoped(str(name)) + ":0", constraint=constraint,
                    trainable=trainable)
     var.sparse = hasattr(array, "nse")
+    dist = distribute.get_distribution()
+    if dist is not None:  # born on its sharding: no single-device copy to move later
+        array = distribute._put(array, dist.variable_sharding(var), dist)
     get_session().add(var, array)
     return var
 
