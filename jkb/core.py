@@ -354,6 +354,11 @@ def op(fn=None, *, name: str | None = None, shape_only: bool = False):
     def lifted(*args, **kwargs):
         if _has_tensor(args) or (kwargs and _has_tensor(kwargs)):
             leaves, treedef = jax.tree_util.tree_flatten((args, kwargs), is_leaf=_is_leaf)
+            if any(isinstance(x, _Tracer) for x in leaves):
+                raise TypeError(
+                    f"{opname}: cannot mix symbolic jkb tensors with traced arrays (from "
+                    "jax.jit/grad/vmap): a graph node outlives the trace. Inside "
+                    "transformations use plain arrays only, or K.function(...).pure.")
             node = Node(fn, treedef, leaves, opname)
             if node.multi is None:
                 return node
