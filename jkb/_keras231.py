@@ -162,6 +162,8 @@ def _apply(loader_module):
     global _applied
     if getattr(loader_module, "_BACKEND", None) != _PACKAGE:
         return False
+    from . import config
+    config._x64_for_keras()  # Keras 2.3.1 asks for int64/float64 by name (jkb/config.py)
     if compat_enabled() and not _applied:
         _restore_numpy()
         _restore_collections()

@@ -1,4 +1,4 @@
-"""Sharded checkpoints of the session's variables, random key and step (orbax-checkpoint).
+"""Sharded checkpoints of the session's variables and random state (orbax-checkpoint).
 
 ``save`` writes each value shard by shard from the devices that hold it (every process
 writes its own shards; nothing is gathered onto one host). ``restore`` reads each value
@@ -44,15 +44,17 @@ def _variables(variables, op):
 
 
 def save(directory, variables=None) -> None:
-    """Writes ``variables`` (default: every variable of the session), the random key and
-    the step to ``directory`` (created; it must not exist yet)."""
+    """Writes ``variables`` (default: every variable of the session) and the random state
+    (key, step, the seeded ops' draw counters) to ``directory`` (created; it must not
+    exist yet)."""
     ocp = _ocp()
     named = _variables(variables, "save")
     st = get_session()._state
     names = sorted(named)
+    draw_ids = sorted(st.draws)
     tree = {"variables": [st.values[named[n].uid] for n in names],
-            "key": st.key, "step": st.step}
-    meta = {"names": names,
+            "key": st.key, "step": st.step, "draws": [st.draws[d] for d in draw_ids]}
+    meta = {"names": names, "draw_ids": draw_ids,
             "shapes": [list(named[n].shape) for n in names],
             "dtypes": [np.dtype(named[n].dtype).name for n in names]}
     with ocp.Checkpointer(ocp.CompositeCheckpointHandler()) as ckptr:
@@ -61,8 +63,8 @@ def save(directory, variables=None) -> None:
 
 
 def restore(directory, variables=None) -> None:
-    """Reads ``variables`` (default: every variable of the session), the random key and
-    the step from ``directory``, each onto the current sharding of what it replaces.
+    """Reads ``variables`` (default: every variable of the session) and the random state
+    from ``directory``, each onto the current sharding of what it replaces.
 
     Names, shapes and dtypes are checked first; on any mismatch a ``ValueError`` lists
     all of them and nothing is changed. Values the checkpoint holds for other variables
@@ -106,9 +108,14 @@ def restore(directory, variables=None) -> None:
                     "key": jax.ShapeDtypeStruct(np.shape(st.key), st.key.dtype,
                                                 sharding=st.key.sharding),
                     "step": jax.ShapeDtypeStruct((), st.step.dtype,
-                                                 sharding=st.step.sharding)}
+                                                 sharding=st.step.sharding),
+                    "draws": [jax.ShapeDtypeStruct((), np.uint32, sharding=st.step.sharding)
+                              for _ in meta["draw_ids"]]}
         tree = ckptr.restore(path, args=ocp.args.Composite(
             state=ocp.args.StandardRestore(abstract)))["state"]
     values = dict(zip(meta["names"], tree["variables"]))
     st.values.update({v.uid: values[name] for name, v in named.items()})
     st.key, st.step = tree["key"], tree["step"]
+    # Draw counters are keyed by the ops' per-session ids: a model rebuilt in the same
+    # order in a new session has the same ids.
+    st.draws = dict(zip(meta["draw_ids"], tree["draws"]))

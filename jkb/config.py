@@ -5,12 +5,27 @@ own ``keras.backend.common`` module and copies its own getters over ours. So eve
 here reads from that module whenever it is loaded, and every setter writes to it: there is
 one source of truth, and no value is cached at import time.
 
-float64 policy: jkb turns on ``jax_enable_x64`` when it is imported, because Keras code
-names its dtypes explicitly (``K.variable(..., dtype='float64')``, ``K.cast(x, 'int64')``)
-and computing those silently in 32 bits would be wrong. Every jkb op picks its dtypes
-explicitly (``floatx()`` by default), so nothing in jkb gets wider by accident. Set the
-environment variable ``JKB_ENABLE_X64=0`` before importing jkb to keep JAX's 32-bit default;
-then asking for a 64-bit dtype raises a clear error instead of computing in 32 bits.
+float64 policy (x64): jkb never overrides a choice the user made, and by default leaves
+JAX's own setting alone.
+
+- ``import jkb`` changes nothing: JAX's ``jax_enable_x64`` (False unless the user set
+  ``JAX_ENABLE_X64=1`` or called ``jax.config.update``) stays what it is, so a JAX project's
+  own arrays keep JAX's 32-bit defaults.
+- ``JKB_ENABLE_X64=1`` (or ``0``) before importing jkb asks jkb to turn x64 on (or off) at
+  import: an explicit choice.
+- When multi-backend Keras 2.3.1 loads jkb as its backend (``KERAS_BACKEND=jkb``), jkb turns
+  x64 on, since Keras 2.3.1 itself asks for 64-bit types by name (every optimizer makes an
+  ``int64`` ``iterations`` variable) -- unless the user chose: ``JKB_ENABLE_X64`` or
+  ``JAX_ENABLE_X64`` set, or x64 already on. (A ``jax.config.update("jax_enable_x64",
+  False)`` made before importing Keras cannot be told apart from JAX's default; set
+  ``JAX_ENABLE_X64=0`` to keep Keras on 32 bits.)
+
+jkb follows JAX's *live* setting, so turning x64 on or off later also works. With x64 off,
+asking for a 64-bit dtype by name (``K.variable(..., dtype='float64')``, ``K.cast(x,
+'int64')``) raises a clear error instead of computing silently in 32 bits, and the ops whose
+TF result is int64 (``argmax``, ``argmin``, ``ctc_decode``) return int32 (see
+:func:`index_dtype`). Every jkb op picks its dtypes explicitly (``floatx()`` by default), so
+with x64 on nothing in jkb gets wider by accident.
 """
 
 from __future__ import annotations
@@ -25,9 +40,51 @@ _FLOATX = {"float16", "float32", "float64"}
 _FORMATS = {"channels_first", "channels_last"}
 _local = {"floatx": "float32", "epsilon": 1e-7, "image_data_format": "channels_last"}
 
-X64 = os.environ.get("JKB_ENABLE_X64", "1").lower() not in ("0", "false", "no")
-if X64:
-    jax.config.update("jax_enable_x64", True)
+
+
+def _env_flag(name):
+    """True/False for a set environment flag, None when unset or empty."""
+    v = os.environ.get(name, "").strip().lower()
+    if not v:
+        return None
+    return v not in ("0", "false", "no", "off")
+
+
+# The user's explicit choice, as seen at import (None: no choice made that jkb can see).
+_USER_X64 = _env_flag("JKB_ENABLE_X64")
+if _USER_X64 is None:
+    _USER_X64 = _env_flag("JAX_ENABLE_X64")
+    _JKB_ASKED = False
+else:
+    _JKB_ASKED = True
+if _USER_X64 is None and jax.config.jax_enable_x64:
+    _USER_X64 = True  # turned on by the user's own code before importing jkb
+if _JKB_ASKED:
+    jax.config.update("jax_enable_x64", _USER_X64)  # a config flag: starts no backend
+
+
+def x64() -> bool:
+    """Whether 64-bit dtypes are available (JAX's live ``jax_enable_x64``)."""
+    return bool(jax.config.jax_enable_x64)
+
+
+def index_dtype():
+    """The dtype of index results TF gives as int64 (argmax, argmin, ctc_decode paths):
+    int64 when x64 is on, else int32 (so no 64-bit request is truncated with a warning)."""
+    return np.dtype(np.int64) if x64() else np.dtype(np.int32)
+
+
+def _x64_for_keras() -> None:
+    """Called when Keras 2.3.1 loads jkb: turns x64 on unless the user chose (see the
+    module docstring)."""
+    if _USER_X64 is None and not x64():
+        jax.config.update("jax_enable_x64", True)
+
+
+def __getattr__(name):  # ``config.X64``, as before: now the live setting
+    if name == "X64":
+        return x64()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def _keras_common():
@@ -125,7 +182,10 @@ def check_dtype(dtype, op: str = "jkb") -> np.dtype:
         dt = np.dtype(getattr(dtype, "name", dtype) if not isinstance(dtype, str) else dtype)
     except TypeError:
         dt = np.dtype(jax.numpy.dtype(dtype))
-    if not X64 and dt.itemsize == 8 and dt.kind in "fiuc":
-        raise TypeError(f"{op}: dtype {dt.name} needs 64-bit JAX, which was turned off with "
-                        f"JKB_ENABLE_X64=0; unset it to compute in {dt.name}.")
+    if dt.itemsize >= 8 and dt.kind in "fiuc" and not x64():
+        raise TypeError(
+            f"{op}: dtype {dt.name} needs JAX's 64-bit mode, which is off (jkb leaves JAX's "
+            f"setting alone). Turn it on before creating arrays: JKB_ENABLE_X64=1 or "
+            f"JAX_ENABLE_X64=1 in the environment, or "
+            f"jax.config.update('jax_enable_x64', True).")
     return dt

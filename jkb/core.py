@@ -334,6 +334,10 @@ def is_symbolic_input(*args) -> bool:
     return any(_has_tensor(a) for a in args)
 
 
+class MixedTraceError(TypeError):
+    """An op got both a symbolic jkb tensor and a tracer of a user's transformation."""
+
+
 def _is_leaf(x):
     return isinstance(x, Tensor) or x is None
 
@@ -354,6 +358,11 @@ def op(fn=None, *, name: str | None = None, shape_only: bool = False):
     def lifted(*args, **kwargs):
         if _has_tensor(args) or (kwargs and _has_tensor(kwargs)):
             leaves, treedef = jax.tree_util.tree_flatten((args, kwargs), is_leaf=_is_leaf)
+            if any(isinstance(x, _Tracer) for x in leaves):
+                raise MixedTraceError(
+                    f"{opname}: cannot mix symbolic jkb tensors with traced arrays (from "
+                    "jax.jit/grad/vmap): a graph node outlives the trace. Inside "
+                    "transformations use plain arrays only, or K.function(...).pure.")
             node = Node(fn, treedef, leaves, opname)
             if node.multi is None:
                 return node

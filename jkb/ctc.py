@@ -76,8 +76,8 @@ def _compact(values, keep):
     n = values.shape[-1]
     pos = jnp.where(keep, jnp.cumsum(keep, axis=-1) - 1, n)
     rows = jnp.arange(values.shape[0])[:, None]
-    out = jnp.full(values.shape, -1, jnp.int64)
-    return out.at[rows, pos].set(values.astype(jnp.int64), mode="drop")
+    out = jnp.full(values.shape, -1, config.index_dtype())
+    return out.at[rows, pos].set(values.astype(out.dtype), mode="drop")
 
 
 # ----------------------------------------------------------------------------- dense->sparse
@@ -388,7 +388,8 @@ def _skip_mask(y):
 def _skip_idxs_padded(y):
     y = _int_labels(y, "ctc_create_skip_idxs")
     n = max((y.shape[0] - 3) // 2, 0)
-    return jnp.nonzero(_skip_mask(y), size=n, fill_value=y.shape[0])[0].astype(jnp.int64)
+    return jnp.nonzero(_skip_mask(y), size=n, fill_value=y.shape[0])[0].astype(
+        config.index_dtype())
 
 
 def ctc_create_skip_idxs(Y):
@@ -403,7 +404,7 @@ def ctc_create_skip_idxs(Y):
         return _skip_idxs_padded(Y)
     y = np.asarray(_int_labels(Y, "ctc_create_skip_idxs"))
     cand = np.arange(max((y.shape[0] - 3) // 2, 0)) * 2 + 1
-    return asarray(cand[y[cand] != y[cand + 2]], jnp.int64)
+    return asarray(cand[y[cand] != y[cand + 2]], config.index_dtype())
 
 
 def _safe_log(q):

@@ -210,7 +210,7 @@ def set_distribution(dist: Distribution | None) -> None:
 
 
 def place_state(sess, dist: Distribution, variables) -> None:
-    """Moves the values of ``variables`` (and the random key and step) in the live state
+    """Moves the values of ``variables`` (and the random state) in the live state
     of ``sess`` onto ``dist``'s shardings; arrays already there are left as they are."""
     st = sess._state
     moved = {}
@@ -226,6 +226,8 @@ def place_state(sess, dist: Distribution, variables) -> None:
         st.key = _put(st.key, dist.replicated, dist)
     if not _placed(st.step, dist.replicated):
         st.step = _put(st.step, dist.replicated, dist)
+    st.draws.update({d: _put(c, dist.replicated, dist) for d, c in st.draws.items()
+                     if not _placed(c, dist.replicated)})
 
 
 def _placed(a, sharding) -> bool:

@@ -24,9 +24,10 @@ from collections.abc import Mapping
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jax._src import core as _jcore
 
 from . import distribute
-from .core import Constant, Node, Placeholder, Tensor, Variable, op
+from .core import Constant, Node, Placeholder, Tensor, Variable, is_symbolic_input, op
 from .graph import (
     Gradient,
     LearningPhase,
@@ -40,7 +41,7 @@ from .graph import (
     _Tracer,
     _walk_deps,
 )
-from .state import State, get_session
+from .state import State, _check_rng, check_values, get_session
 
 __all__ = [
     "Function", "function", "eval", "gradients", "stop_gradient", "update", "update_add",
@@ -112,7 +113,8 @@ class Function:
         self._fed_names = [p.name for p in self._fed]
         outs = ((dist.replicated,) * self._n_out
                 + tuple(dist.variable_sharding(v) for v in self._written)
-                + ((dist.replicated,) if self._uses_rng else ()))
+                + ((dist.replicated,) if self._uses_rng else ())
+                + (dist.replicated,) * len(self._draw_ids))
         self._jitted = jax.jit(self._flat_program, static_argnums=(0,),
                                donate_argnums=donate, out_shardings=outs)
 
@@ -141,14 +143,22 @@ class Function:
                     if isinstance(leaf, (np.ndarray, jax.Array)):
                         consts[id(leaf)] = leaf
         self._const_ids = tuple(consts)
-        self._consts = tuple(jnp.asarray(v) for v in consts.values())
+        with jax.ensure_compile_time_eval():  # concrete even if built inside a user's trace
+            self._consts = tuple(jnp.asarray(v) for v in consts.values())
         self._feed_specs = [(p, p.dtype) for p in self.inputs]
         # The fed placeholders (the learning phase is a static argument, not a feed).
         self._fed = [p for p in self.inputs if not isinstance(p, LearningPhase)]
-        self._uses_rng = any(hasattr(n, "leaf_value") for n in nodes)
+        # Random leaves: unseeded ones read the session's (key, step), which the call
+        # advances; seeded ones each read and advance their own counter in State.draws.
+        rng = [n for n in nodes if hasattr(n, "leaf_value")]
+        self._uses_rng = any(getattr(n, "draw_id", None) is None for n in rng)
+        self._draw_ids = tuple(n.draw_id for n in rng if getattr(n, "draw_id", None) is not None)
+        self._get_draws = _getter(self._draw_ids)
         self._get_state = _getter(tuple(v.uid for v in self._read) + self._written_uids)
         self._n_out = len(self.outputs)
-        self._stateful = bool(self._written) or self._uses_rng
+        self._step_at = self._n_out + len(self._written)  # where the new step is returned
+        self._draws_at = self._step_at + (1 if self._uses_rng else 0)
+        self._stateful = bool(self._written) or self._uses_rng or bool(self._draw_ids)
         # For the fast path of __call__: the dtypes of the fed inputs, in order; no fast
         # path with a sparse input or with the learning phase anywhere but last. Shapes
         # are left to jit's signature check (``_check_fed_shapes`` runs when it traces).
@@ -168,10 +178,11 @@ class Function:
             self._post_fresh = frozenset(fresh)
 
     # -- the pure program
-    def _pure_flat(self, read, written, feeds, consts, rng, training=0):
+    def _pure_flat(self, read, written, feeds, consts, rng, training=0, draws=()):
         self.trace_count += 1
         key, step = rng if rng is not None else (None, None)
-        ctx = _Ctx(dict(zip(self._const_ids, consts)), key, step, training)
+        ctx = _Ctx(dict(zip(self._const_ids, consts)), key, step, training,
+                   dict(zip(self._draw_ids, draws)))
         memo = dict(zip(self._read, read))
         memo.update(zip(self._written, written))
         memo.update(zip(self._fed, feeds))
@@ -190,21 +201,26 @@ class Function:
             else:
                 outs.append(ev(o))
         outs = tuple(jnp.asarray(o.todense() if hasattr(o, "todense") else o) for o in outs)
-        return outs, new, (None if step is None else step + jnp.uint32(1))
+        new_draws = tuple(jnp.asarray(c, jnp.uint32) + jnp.uint32(1) for c in draws)
+        return outs, new, (None if step is None else step + jnp.uint32(1)), new_draws
 
     def _flat_program(self, training, *arrays):
         """``_pure_flat`` over one flat argument list, returning one flat tuple:
-        ``(training, *read, *written, *feeds, *consts[, key, step])`` ->
-        ``(*outputs, *new_written[, step])``."""
+        ``(training, *read, *written, *feeds, *consts[, key, step], *draws)`` ->
+        ``(*outputs, *new_written[, step], *new_draws)``; ``draws`` are the counters of
+        the seeded random ops (``self._draw_ids``)."""
         nr, nw, nf, nc = (len(self._read), len(self._written), len(self._fed),
                           len(self._consts))
         read, written = arrays[:nr], arrays[nr:nr + nw]
         feeds = arrays[nr + nw:nr + nw + nf]
         self._check_fed_shapes(feeds)
         consts = arrays[nr + nw + nf:nr + nw + nf + nc]
-        rng = arrays[nr + nw + nf + nc:] or None
-        outs, new, step = self._pure_flat(read, written, feeds, consts, rng, training)
-        return (*outs, *new) if step is None else (*outs, *new, step)
+        base = nr + nw + nf + nc
+        rng = arrays[base:base + 2] if self._uses_rng else None
+        draws = arrays[base + (2 if self._uses_rng else 0):]
+        outs, new, step, new_draws = self._pure_flat(read, written, feeds, consts, rng,
+                                                     training, draws)
+        return (*outs, *new, *(() if step is None else (step,)), *new_draws)
 
     def _check_fed_shapes(self, feeds):
         # Runs when jit traces a new input signature (the fast path of __call__ leaves
@@ -224,6 +240,8 @@ class Function:
                              f"{len(self.inputs)} input values, got {len(values)}.")
         feeds, training = [], None
         for (p, dtype), v in zip(self._feed_specs, values):
+            if host and isinstance(v, _Tracer):
+                raise _traced_call_error(self)
             if isinstance(p, LearningPhase):
                 training = int(v)
                 continue
@@ -269,10 +287,15 @@ class Function:
                              "session (K.clear_session() was called after they were made)."
                              ) from None
         run = self._jitted if self._compiled else self._flat_program
-        if self._uses_rng:
+        if self._draw_ids:
+            rng = (st.key, st.step) if self._uses_rng else ()
+            res = run(training, *arrays, *feeds, *self._consts, *rng, *_draws(self, st))
+        elif self._uses_rng:
             res = run(training, *arrays, *feeds, *self._consts, st.key, st.step)
         else:
             res = run(training, *arrays, *feeds, *self._consts)
+        if res and isinstance(res[0], _Tracer):  # called inside a user's trace
+            raise _traced_call_error(self)
         no = self._n_out
         outs = res[:no]
         # Start the device-to-host copies at once, so they overlap the bookkeeping
@@ -282,7 +305,9 @@ class Function:
         if self._stateful:  # the session's State is its own: advanced in place
             st.values.update(zip(self._written_uids, res[no:]))
             if self._uses_rng:
-                st.step = res[-1]
+                st.step = res[self._step_at]
+            if self._draw_ids:
+                st.draws.update(zip(self._draw_ids, res[self._draws_at:]))
         # Copies, never views: an output may share its buffer with a variable that a
         # later call donates, and Keras-2 code may write into what it gets back.
         if self._single:
@@ -299,18 +324,58 @@ class Function:
         st = get_session()._state
         rng = (st.key, st.step) if self._uses_rng else ()
         return self._jitted.lower(training, *self._get_state(st.values), *feeds,
-                                  *self._consts, *rng)
+                                  *self._consts, *rng, *_draws(self, st))
 
     def pure(self, state: State, inputs=(), training: int = 0):
-        """``(outputs, new_state)`` without touching the session; traceable."""
+        """The same program as a pure function: ``(outputs, new_state)``.
+
+        Reads nothing from the session and writes nothing to it, so it can run under
+        ``jax.jit``, ``grad``, ``vmap``, ``lax.scan``... ``state`` is a :class:`State`
+        (``K.get_session().state``, or one returned by an earlier ``pure`` call); every
+        variable the program reads or updates must be in it with its shape, and values are
+        cast to each variable's dtype within its kind (a float64 value never widens the
+        outputs). ``inputs`` as for ``__call__``. ``training`` (the learning phase, 0 or 1)
+        is static: it selects the program, so jit it as
+        ``jax.jit(f.pure, static_argnames="training")``. ``new_state`` carries the updated
+        variables and the advanced random state (unseeded step, seeded ops' counters).
+        """
+        if isinstance(training, _Tracer) or not isinstance(training, (int, np.integer)):
+            raise TypeError("Function.pure: training must be a Python int (0 or 1): it is "
+                            "static, since it selects the compiled program. Use "
+                            "jax.jit(f.pure, static_argnames='training'); got "
+                            f"{type(training).__name__}.")
         feeds, _ = self._feeds(inputs, host=False)
-        read = tuple(state.values[v.uid] for v in self._read)
-        written = tuple(state.values[v.uid] for v in self._written)
-        rng = (state.key, state.step) if self._uses_rng else None
-        outs, new, step = self._pure_flat(read, written, feeds, self._consts, rng,
-                                          training=int(training))
-        new_state = state.replace(dict(zip(self._written_uids, new)), step=step)
+        read = check_values(state, self._read, "Function.pure")
+        written = check_values(state, self._written, "Function.pure")
+        rng = _check_rng(state.key, state.step, "Function.pure") if self._uses_rng else None
+        draws = tuple(jnp.asarray(state.draws.get(d, 0)).astype(jnp.uint32)
+                      for d in self._draw_ids)
+        outs, new, step, new_draws = self._pure_flat(read, written, feeds, self._consts, rng,
+                                                     int(training), draws)
+        values = dict(state.values)
+        values.update(zip(self._written_uids, new))
+        all_draws = dict(state.draws)
+        all_draws.update(zip(self._draw_ids, new_draws))
+        new_state = State(values, state.key, state.step if step is None else step, all_draws)
         return (outs[0] if self._single else list(outs)), new_state
+
+
+def _draws(fn, st):
+    """The current counters of ``fn``'s seeded random ops (0 for ops the state lacks)."""
+    try:
+        return fn._get_draws(st.draws)
+    except KeyError:
+        return tuple(st.draws.get(d, np.zeros((), np.uint32)) for d in fn._draw_ids)
+
+
+def _traced_call_error(fn) -> TypeError:
+    name = f" {fn.name}" if fn.name else ""
+    return TypeError(
+        f"K.function{name} was called inside a JAX transformation (jax.jit, grad, vmap, "
+        "scan...): a Function reads and writes the session's state, which cannot hold "
+        "traced values. Use its pure form instead: outputs, new_state = "
+        "f.pure(state, inputs, training) with state = K.get_session().state, e.g. "
+        "jax.jit(f.pure, static_argnames='training').")
 
 
 def _getter(uids):
@@ -380,6 +445,19 @@ def eval(x, feed_dict=None):
             return np.asarray(x.todense())
         return np.asarray(x)
     feed_dict = dict(feed_dict or {})
+    if not _jcore.trace_state_clean():
+        # Inside a user's trace: K.eval gives a concrete NumPy value now (as outside), so
+        # everything it computes and stores is concrete; traced feeds cannot be.
+        if any(isinstance(v, _Tracer) for v in feed_dict.values()):
+            raise TypeError("K.eval: got a traced feed value (inside jax.jit/grad/vmap); "
+                            "K.eval returns concrete NumPy values. Use K.function(...).pure "
+                            "inside transformations.")
+        with jax.ensure_compile_time_eval():
+            return _eval_now(x, feed_dict)
+    return _eval_now(x, feed_dict)
+
+
+def _eval_now(x, feed_dict):
     cache = get_session().eval_cache
     key = (x, tuple(feed_dict))
     fn = cache.get(key)
@@ -480,6 +558,10 @@ def learning_phase():
 def set_learning_phase(value):
     """Fixes the learning phase to 0 (test) or 1 (train) for everything built afterwards."""
     global _learning_phase_value
+    if isinstance(value, _Tracer):
+        raise TypeError("set_learning_phase: got a traced value; the learning phase is a "
+                        "global Python setting (0 or 1). Pass training= to in_train_phase, "
+                        "or Function.pure(..., training=...), inside transformations.")
     if value not in (0, 1):
         raise ValueError(f"set_learning_phase: expected 0 or 1, got {value!r}.")
     _learning_phase_value = int(value)
@@ -503,10 +585,29 @@ def select(cond, then, other):
 
 
 def in_train_phase(x, alt, training=None):
-    """``x`` in the training phase, ``alt`` otherwise; callables are called first."""
+    """``x`` in the training phase, ``alt`` otherwise; callables are called first.
+
+    ``training``: ``None`` uses the learning phase (a graph input, or the value fixed by
+    ``set_learning_phase``); a symbolic tensor gives a graph node; a plain value (Python
+    bool/int, NumPy or concrete JAX scalar) picks one branch at once and returns it as
+    given, so plain arrays give an array. A *traced* scalar (inside the user's ``jit``)
+    becomes ``lax.cond`` when both branches are callables (only the chosen one runs), else
+    an elementwise select of the two values; both branches must then have the same shape
+    and dtype.
+    """
     uses_lp = training is None
     if uses_lp:
         training = learning_phase()
+    if isinstance(training, _Tracer) and not is_symbolic_input(x, alt):
+        if np.ndim(training) != 0:
+            raise ValueError(f"in_train_phase: a traced training flag must be a scalar, got "
+                             f"shape {np.shape(training)}.")
+        flag = jnp.asarray(training) != 0
+        if callable(x) and callable(alt):
+            return jax.lax.cond(flag, lambda: jnp.asarray(x()), lambda: jnp.asarray(alt()))
+        x = x() if callable(x) else x
+        alt = alt() if callable(alt) else alt
+        return _select_fn(flag, x, alt)
     if not isinstance(training, Tensor):
         if training in (1, True):
             return x() if callable(x) else x

@@ -126,10 +126,11 @@ def _topo(roots):
 class _Ctx:
     """What leaves evaluate to during one call."""
 
-    __slots__ = ("consts", "key", "step", "training")
+    __slots__ = ("consts", "key", "step", "training", "draws")
 
-    def __init__(self, consts, key, step, training):
+    def __init__(self, consts, key, step, training, draws=None):
         self.consts, self.key, self.step, self.training = consts, key, step, training
+        self.draws = draws  # {draw_id: count} of the seeded random ops (jkb.random)
 
 
 def _shapes_of(n) -> str:

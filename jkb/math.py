@@ -517,12 +517,12 @@ def _single_axis(x, axis, name):
 
 @op(name="argmax")
 def _argmax(x, axis):
-    return jnp.argmax(x, axis=axis).astype(jnp.int64)
+    return jnp.argmax(x, axis=axis).astype(config.index_dtype())
 
 
 @op(name="argmin")
 def _argmin(x, axis):
-    return jnp.argmin(x, axis=axis).astype(jnp.int64)
+    return jnp.argmin(x, axis=axis).astype(config.index_dtype())
 
 
 def argmax(x, axis=-1):

@@ -306,7 +306,7 @@ def _sparse_categorical_crossentropy(target, output, from_logits, axis, eps, fx,
             f"output.shape={out_shape} (class axis last)")
     if jnp.issubdtype(target.dtype, jnp.floating):
         target = jnp.trunc(target)
-    labels = target.astype(jnp.int64 if config.X64 else jnp.int32)
+    labels = target.astype(config.index_dtype())
     valid = (labels >= 0) & (labels < classes)
     safe = jnp.where(valid, labels, 0)
     logp = jax.nn.log_softmax(output, axis=-1)

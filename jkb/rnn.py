@@ -16,7 +16,7 @@ import numpy as np
 from jax import lax
 
 from . import config
-from .core import Tensor, _Tracer, asarray, is_symbolic_input, op
+from .core import MixedTraceError, Tensor, _Tracer, asarray, is_symbolic_input, op
 from .function import select
 from .graph import Subgraph
 
@@ -313,7 +313,7 @@ def rnn(step_function, inputs, initial_states, go_backwards=False, mask=None,
         try:
             return _scan_rnn(None, inputs, states, mask, constants,
                              _Body(fn=lambda x, s, c: step_function(x, s + c)), go_backwards)
-        except _NeedsGraph:
+        except (_NeedsGraph, MixedTraceError):
             pass  # the step captured symbolic tensors: record it as a subgraph
 
     graph = Subgraph(lambda x, s, c: step_function(x, list(s) + list(c)),
@@ -368,7 +368,7 @@ def map_fn(fn, elems, name=None, dtype=None):
     if not is_symbolic_input(elems):
         try:
             return _map_impl(None, elems, _Body(fn=fn), dt)
-        except _NeedsGraph:
+        except (_NeedsGraph, MixedTraceError):
             pass
     graph = Subgraph(fn, _elem_spec(elems))
     return _map_op(graph.captures, elems, _Body(graph=graph), dt)
@@ -424,7 +424,7 @@ def _fold(opname, fn, elems, initializer, reverse):
     if not is_symbolic_input(elems, initializer):
         try:
             return _fold_impl(None, elems, initializer, _Body(fn=fn), reverse)
-        except _NeedsGraph:
+        except (_NeedsGraph, MixedTraceError):
             pass
     graph = Subgraph(fn, acc_spec, _Spec(e_shape[1:], _dtype_of(elems)))
     if len(graph.outputs) != 1:

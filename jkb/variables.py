@@ -40,7 +40,8 @@ def _concrete(value, dtype, op_name):
         from .sparse import to_bcoo
         return to_bcoo(value, dtype)
     try:
-        return jnp.array(np.asarray(value), dtype=dtype)  # always a copy we own
+        with jax.ensure_compile_time_eval():  # concrete even when called inside a trace
+            return jnp.array(np.asarray(value), dtype=dtype)  # always a copy we own
     except (TypeError, ValueError) as e:
         raise TypeError(f"{op_name}: cannot make a {dtype} value from {value!r}: {e}") from e
 
@@ -94,7 +95,8 @@ def constant(value, dtype=None, shape=None, name=None):
         else:
             raise ValueError(f"constant: cannot reshape a value of {array.size} elements "
                              f"to shape {shape}.")
-    return Constant(jnp.array(array), name=name)
+    with jax.ensure_compile_time_eval():  # a graph constant is concrete, even in a trace
+        return Constant(jnp.array(array), name=name)
 
 
 def _shape_tuple(shape) -> tuple:

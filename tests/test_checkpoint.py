@@ -34,9 +34,10 @@ def test_resume_in_a_new_process_is_bit_identical(tmp_path):
         np.concatenate([first["losses"], second["losses"]]), whole["losses"])
     finals = [k for k in whole if k.startswith("final.")]
     assert len(finals) == 4
-    for k in finals + ["step", "key"]:
+    for k in finals + ["step", "key", "draws"]:
         np.testing.assert_array_equal(second[k], whole[k], err_msg=k)
     assert int(whole["step"]) == 100
+    assert whole["draws"].tolist() == [100]  # the seeded op drew once per step
 
 
 def test_checkpoint_in_process_roundtrip(tmp_path):

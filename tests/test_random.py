@@ -1,5 +1,6 @@
 """Random ops: fresh draws per call, reproducible seeds, eager use, dropout."""
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
@@ -115,3 +116,143 @@ def test_step_advances_only_for_programs_with_random_ops():
     noisy([np.ones(2)])
     noisy([np.ones(2)])
     assert int(K.get_session()._state.step) == step0 + 2
+
+
+# ----------------------------------------------------------------------------- seeded ops
+# TF1/Theano semantics: an op's draws depend only on its seed, its kind and how many times
+# it has drawn.
+
+
+def test_seeded_ops_with_one_seed_draw_the_same_values_in_every_mode():
+    a, b = K.random_normal((3, 4), seed=11), K.random_normal((3, 4), seed=11)
+    c = K.random_normal((3, 4), seed=11)
+    K.eval(K.random_normal((5,)))  # other draws in between change nothing
+    K.function([], [K.random_uniform((2,))])([])
+    first_a = K.eval(a)
+    first_b = K.function([], [b])([])[0]
+    np.testing.assert_array_equal(first_a, first_b)
+    # Each further run continues that op's own sequence, the same for every op.
+    seq_a = [first_a] + [K.eval(a) for _ in range(3)]
+    f = K.function([], [b])
+    seq_b = [first_b] + [f([])[0] for _ in range(3)]
+    seq_c = [K.eval(c) for _ in range(4)]
+    for x, y, z in zip(seq_a, seq_b, seq_c):
+        np.testing.assert_array_equal(x, y)
+        np.testing.assert_array_equal(x, z)
+    assert not np.array_equal(seq_a[0], seq_a[1])
+    assert not np.array_equal(K.eval(K.random_normal((3, 4), seed=12)), seq_a[0])
+
+
+def test_random_variables_with_one_seed_are_equal():
+    for make in (K.random_uniform_variable, K.random_normal_variable):
+        v1, v2 = make((4, 3), 0, 1, seed=3), make((4, 3), 0, 1, seed=3)
+        np.testing.assert_array_equal(K.get_value(v1), K.get_value(v2))
+        assert not np.array_equal(K.get_value(v1), K.get_value(make((4, 3), 0, 1, seed=4)))
+        K.set_random_seed(99)  # the global seed does not enter a seeded op
+        np.testing.assert_array_equal(K.get_value(make((4, 3), 0, 1, seed=3)), K.get_value(v1))
+
+
+def test_seeded_counters_live_in_the_state_and_survive_a_restore():
+    x = K.placeholder((None, 5))
+    d = K.dropout(x, 0.5, seed=7)
+    f = K.function([x], [d])
+    ones = np.ones((6, 5), np.float32)
+    f([ones])
+    saved = K.get_session().state  # what a checkpoint holds
+    assert len(saved.draws) == 1 and int(next(iter(saved.draws.values()))) == 1
+    later = [f([ones])[0] for _ in range(2)]
+    K.get_session().state = saved
+    np.testing.assert_array_equal([f([ones])[0] for _ in range(2)], later)
+    # the pure form advances the same counter and leaves the session alone
+    st = K.get_session().state
+    (out,), st2 = f.pure(st, [ones])
+    assert int(next(iter(st2.draws.values()))) == int(next(iter(st.draws.values()))) + 1
+    np.testing.assert_array_equal(out, f([ones])[0])
+
+
+def test_unseeded_and_seeded_streams_are_independent():
+    x = K.placeholder((3,))
+    f = K.function([x], [K.dropout(x, 0.5, seed=1)])
+    step = int(K.get_session()._state.step)
+    f([np.ones(3, np.float32)])
+    assert int(K.get_session()._state.step) == step  # a seeded-only program keeps the step
+
+
+def test_seeded_dropout_on_arrays_is_the_first_draw_of_that_op():
+    x = np.ones((8, 8), np.float32)
+    a, b = K.dropout(x, 0.5, seed=5), K.dropout(x, 0.5, seed=5)
+    np.testing.assert_array_equal(a, b)
+    p = K.placeholder((8, 8))
+    np.testing.assert_array_equal(K.function([p], [K.dropout(p, 0.5, seed=5)])([x])[0], a)
+    assert not np.array_equal(K.dropout(x, 0.5, seed=6), a)
+
+
+@pytest.mark.parametrize("dtype", ["int32", "int64", "uint8"])
+def test_random_uniform_integer_dtype(dtype):
+    for t in (K.random_uniform((4000,), 2, 7, dtype=dtype),
+              K.random_uniform((4000,), 2, 7, dtype=dtype, seed=1)):
+        for v in (K.eval(t), K.function([], [t])([])[0]):
+            assert v.dtype == np.dtype(dtype)
+            assert set(np.unique(v)) == {2, 3, 4, 5, 6}  # [minval, maxval), all drawn
+    v = np.asarray(K.random_uniform((4000,), -3, 3, dtype="int32", seed=jax.random.key(0)))
+    assert v.dtype == np.int32 and set(np.unique(v)) == set(range(-3, 3))
+    with pytest.raises(TypeError, match="float"):
+        K.random_normal((2,), dtype="int32")
+
+
+# ----------------------------------------------------------------------------- JAX keys
+
+
+@pytest.mark.parametrize("make_key", [jax.random.key, jax.random.PRNGKey],
+                         ids=["typed", "raw"])
+@pytest.mark.parametrize("op", [
+    lambda k: K.random_normal((50,), 1.0, 2.0, seed=k),
+    lambda k: K.random_uniform((50,), -1.0, 3.0, seed=k),
+    lambda k: K.random_binomial((50,), 0.3, seed=k),
+    lambda k: K.truncated_normal((50,), seed=k),
+    lambda k: K.dropout(jnp.ones((50,), jnp.float32), 0.4, seed=k),
+], ids=["normal", "uniform", "binomial", "truncated", "dropout"])
+def test_keyed_calls_are_pure_jax(make_key, op):
+    st = K.get_session().state
+    a, b, c = op(make_key(0)), op(make_key(0)), op(make_key(1))
+    assert isinstance(a, jax.Array) and a.dtype == jnp.float32
+    np.testing.assert_array_equal(a, b)
+    assert not np.array_equal(a, c)
+    # traceable, same draws (XLA may fuse ``z * stddev + mean`` into one rounding)
+    np.testing.assert_allclose(jax.jit(op)(make_key(0)), a, rtol=1e-5, atol=1e-6)
+    batched = jax.vmap(op)(jax.random.split(make_key(0), 3))
+    assert batched.shape == (3, 50) and not np.array_equal(batched[0], batched[1])
+    after = K.get_session()._state
+    assert int(after.step) == int(st.step) and len(after.draws) == len(st.draws)
+
+
+def test_keyed_distribution_parameters():
+    k = jax.random.key(3)
+    n = np.asarray(K.random_normal((20000,), 1.0, 2.0, seed=k))
+    assert abs(n.mean() - 1.0) < 0.1 and abs(n.std() - 2.0) < 0.1
+    t = np.asarray(K.truncated_normal((20000,), 0.0, 1.0, seed=k))
+    assert np.abs(t).max() <= 2.0
+    d = np.asarray(K.dropout(jnp.ones((20000,), jnp.float32), 0.25, seed=k))
+    assert abs((d == 0).mean() - 0.25) < 0.02
+
+
+def test_bad_seed_is_refused():
+    for bad in (1.5, "3", np.ones(3, np.float32), jnp.ones((2,), jnp.int32)):
+        with pytest.raises(TypeError, match="seed="):
+            K.random_normal((2,), seed=bad)
+        with pytest.raises(TypeError, match="seed="):
+            K.dropout(np.ones(2, np.float32), 0.5, seed=bad)
+
+
+def test_in_train_phase_with_plain_and_traced_training():
+    a, b = jnp.ones(3), jnp.zeros(3)
+    assert isinstance(K.in_train_phase(a, b, training=1), jax.Array)
+    np.testing.assert_array_equal(K.in_train_phase(a, b, training=np.bool_(False)), b)
+    np.testing.assert_array_equal(K.in_train_phase(lambda: a, lambda: b, training=True), a)
+    f = jax.jit(lambda t: K.in_train_phase(lambda: a * 2, lambda: b, training=t))
+    np.testing.assert_array_equal(f(1), 2 * a)
+    np.testing.assert_array_equal(f(0), b)
+    g = jax.jit(lambda t: K.in_test_phase(a, b, training=t))  # plain values: a select
+    np.testing.assert_array_equal(g(True), b)
+    with pytest.raises(ValueError, match="scalar"):
+        jax.jit(lambda t: K.in_train_phase(a, b, training=t))(jnp.ones(2))

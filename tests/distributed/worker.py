@@ -323,7 +323,8 @@ def _train_steps(first, last, restore_from=None):
     w = K.variable(np.random.RandomState(0).randn(6, 8) * 0.3, name="dense_1/kernel")
     v = K.variable(np.random.RandomState(1).randn(8, 1) * 0.3, name="dense_2/kernel")
     m = [K.zeros((6, 8), name="m_w"), K.zeros((8, 1), name="m_v")]
-    h = K.dropout(K.relu(K.dot(x, w)), 0.3)
+    h = K.dropout(K.relu(K.dot(x, w)), 0.3)  # the session's stream: key and step
+    h = h + K.random_normal((1, 8), stddev=0.01, seed=7)  # a seeded op: its draw counter
     loss = K.mean(K.square(K.dot(h, v) - y))
     grads = K.gradients(loss, [w, v])
     updates = []
@@ -342,6 +343,7 @@ def _train_steps(first, last, restore_from=None):
         results[f"final.{t.name}"] = K.get_value(t)
     results["step"] = np.asarray(K.get_session()._state.step)
     results["key"] = np.asarray(K.get_session()._state.key)
+    results["draws"] = np.array([int(c) for c in K.get_session()._state.draws.values()])
 
 
 def scenario_resume():
