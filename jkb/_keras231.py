@@ -261,42 +261,8 @@ def _after_import(name, callback):
         sys.meta_path.insert(0, _AfterImport(name, callback))
 
 
-class _LoadBackendWatcher(importlib.abc.MetaPathFinder):
-    """Finds nothing itself; makes ``keras.backend.load_backend`` call :func:`_apply` after
-    running, for the case where jkb was imported before Keras."""
-
-    def find_spec(self, fullname, path, target=None):
-        if fullname != _LOADER_MODULE:
-            return None
-        for finder in sys.meta_path:
-            if finder is self or not hasattr(finder, "find_spec"):
-                continue
-            spec = finder.find_spec(fullname, path, target)
-            if spec is not None:
-                break
-        else:
-            return None
-        loader = spec.loader
-        exec_module = getattr(loader, "exec_module", None)
-        if exec_module is None:
-            return None
-        watcher = self
-
-        def exec_then_apply(module):
-            exec_module(module)
-            if watcher in sys.meta_path:
-                sys.meta_path.remove(watcher)
-            _apply(module)
-
-        loader.exec_module = exec_then_apply  # this loader instance serves this module only
-        return spec
-
-
 def _maybe_patch_keras():
-    """Called when jkb is imported; see the module docstring."""
-    loader_module = sys.modules.get(_LOADER_MODULE)
-    if loader_module is not None:
-        _apply(loader_module)  # Keras is importing jkb right now (or was imported before)
-        return
-    if not any(isinstance(f, _LoadBackendWatcher) for f in sys.meta_path):
-        sys.meta_path.insert(0, _LoadBackendWatcher())
+    """Called when jkb is imported; see the module docstring. If Keras is importing jkb
+    right now (or was imported before), ``_apply`` runs at once; else right after Keras'
+    ``load_backend`` runs."""
+    _after_import(_LOADER_MODULE, _apply)
