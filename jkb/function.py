@@ -25,7 +25,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from .core import Constant, Node, Placeholder, Tensor, Variable, op
+from .core import Constant, Node, Placeholder, Tensor, Variable, host_array, op, operands
 from .graph import (
     Gradient,
     LearningPhase,
@@ -300,11 +300,13 @@ def _convert_feed(p, dtype, v, host):
         raise TypeError(f"placeholder {p.name}: cannot feed a symbolic tensor ({v.name}); "
                         "feed a concrete value.")
     if host and not isinstance(v, jax.Array):
-        a = np.asarray(v)
+        a = v if type(v) is np.ndarray and v.dtype.kind in "biufc" else \
+            host_array(v, f"placeholder {p.name}", "fed value")  # None/objects/ragged raise
+        a = np.asarray(a)
         if a.dtype != dtype:
             a = a.astype(dtype)
     else:
-        a = jnp.asarray(v)
+        a = jnp.asarray(host_array(v, f"placeholder {p.name}", "fed value"))
         if a.dtype != dtype:
             a = a.astype(dtype)
     _check_feed_shape(p, tuple(a.shape))
@@ -323,6 +325,9 @@ def function(inputs, outputs, updates=None, name=None, **kwargs):
     if kwargs:
         raise ValueError(f"K.function: unexpected keyword arguments {sorted(kwargs)}; "
                          "jkb takes inputs, outputs, updates and name.")
+    for o in outputs if isinstance(outputs, (list, tuple)) else [outputs]:
+        if not isinstance(o, Tensor):
+            host_array(o, "K.function", "output")  # None/objects raise
     return Function(inputs, outputs, updates=updates, name=name)
 
 
@@ -340,7 +345,7 @@ def eval(x, feed_dict=None):
     if not isinstance(x, Tensor):
         if hasattr(x, "todense"):
             return np.asarray(x.todense())
-        return np.asarray(x)
+        return np.asarray(host_array(x, "eval"))  # None/objects raise
     feed_dict = dict(feed_dict or {})
     cache = get_session().eval_cache
     key = (x, tuple(feed_dict))
@@ -379,7 +384,12 @@ def gradients(loss, variables):
     return grads[0] if single else grads
 
 
-_stop_gradient = op(jax.lax.stop_gradient, name="stop_gradient")
+@op(name="stop_gradient")
+def _stop_gradient(x):
+    if isinstance(x, (list, tuple)) or x is None:
+        from .core import py_array
+        x = py_array(x, "stop_gradient")  # Python data: TF's dtypes; None raises
+    return jax.lax.stop_gradient(x)
 
 
 def stop_gradient(variables):
@@ -464,6 +474,7 @@ def select(cond, then, other):
     return _select_fn(cond, then, other)
 
 
+@operands("x", "alt")
 def in_train_phase(x, alt, training=None):
     """``x`` in the training phase, ``alt`` otherwise; callables are called first."""
     uses_lp = training is None
@@ -482,6 +493,7 @@ def in_train_phase(x, alt, training=None):
     return out
 
 
+@operands("x", "alt")
 def in_test_phase(x, alt, training=None):
     """``x`` in the test phase, ``alt`` otherwise."""
     return in_train_phase(alt, x, training=training)
