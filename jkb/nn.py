@@ -164,6 +164,12 @@ def relu(x, alpha=0., max_value=None, threshold=0.):
     ``alpha * (x - threshold)``. So with a negative threshold and no cap, values in
     ``(threshold, 0)`` pass through negative; with a cap they are clipped to 0.
     """
+    for what, v in (("alpha", alpha), ("threshold", threshold)):
+        dt = getattr(v, "dtype", None) if v is not None else np.dtype(object)
+        dt = np.asarray(v).dtype if dt is None else np.dtype(dt)
+        if dt.kind not in "biuf":
+            raise TypeError(f"relu: {what} must be a number or a tensor. Received: "
+                            f"{what}={v!r:.60}")
     if not isinstance(alpha, Tensor) and np.ndim(alpha) == 0 and float(alpha) == 0.0:
         alpha = None
     if (alpha is None and max_value is None and not isinstance(threshold, Tensor)
