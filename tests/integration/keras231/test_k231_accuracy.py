@@ -2,7 +2,8 @@
 (tests/keras/optimizers_test.py: a softmax classifier trained two epochs on
 ``keras.utils.test_utils.get_test_data``, final epoch accuracy >= 0.75, 0.6 for Adadelta)
 and the recurrent classification tasks (tests/integration_tests/test_temporal_data_tasks.py:
-GRU / SimpleRNN with a softmax output, accuracy >= 0.8). Models, data, optimizers,
+GRU / SimpleRNN with a softmax output, accuracy >= 0.8; the SimpleRNN one trails, see
+``test_simple_rnn_classification_steps_match_keras_formula``). Models, data, optimizers,
 epochs and thresholds are Keras'; the softmax outputs train through the logits path.
 
 Keras' thresholds hold for most, not all, initial weights: at their default learning rate
@@ -106,25 +107,65 @@ def _temporal_data():
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("kind", ["gru_sequential", "simple_rnn_functional"])
-def test_keras_temporal_classification_reaches_its_accuracy(kind):
+def test_keras_temporal_classification_reaches_its_accuracy():
     x, y, xt, yt = _temporal_data()
     for seed in SEEDS:
         K.clear_session()
         np.random.seed(seed)  # Keras' shuffling
         jkb.set_random_seed(seed)  # the initial weights
-        if kind == "gru_sequential":
-            model = Sequential([layers.GRU(8, input_shape=(3, 4)),
-                                layers.Dense(2, activation="softmax")])
-        else:
-            inputs = layers.Input(shape=(3, 4))
-            outputs = layers.Dense(2, activation="softmax")(layers.SimpleRNN(8)(inputs))
-            model = Model(inputs, outputs)
+        model = Sequential([layers.GRU(8, input_shape=(3, 4)),
+                            layers.Dense(2, activation="softmax")])
         model.compile(loss="categorical_crossentropy", optimizer="rmsprop",
                       metrics=["accuracy"])
         history = model.fit(x, y, epochs=4, batch_size=10, validation_data=(xt, yt),
                             verbose=0)
-        assert history.history["accuracy"][-1] >= 0.8, (kind, seed, history.history)
+        assert history.history["accuracy"][-1] >= 0.8, (seed, history.history)
+
+
+def test_simple_rnn_classification_steps_match_keras_formula():
+    """Keras' functional SimpleRNN task (``test_temporal_classification_functional``:
+    RMSprop, 4 epochs of 20 steps, threshold 0.8) ends at 0.675-0.795 for 8 initial draws
+    on jkb. The reason is the task, not jkb: its steps are Keras 2.3.1's SimpleRNN and
+    RMSprop formulas exactly (float64 reference below, same initial weights and batches),
+    and 80 steps of 1e-3 from a glorot/orthogonal draw rarely reach 0.8 on any backend
+    computing them; Keras' run on TF passed with its one fixed draw."""
+    import jax
+    import jax.numpy as jnp
+
+    x, y, _, _ = _temporal_data()
+    K.clear_session()
+    jkb.set_random_seed(0)
+    inputs = layers.Input(shape=(3, 4))
+    model = Model(inputs, layers.Dense(2, activation="softmax")(layers.SimpleRNN(8)(inputs)))
+    model.compile(loss="categorical_crossentropy", optimizer="rmsprop", metrics=["accuracy"])
+    params = [jnp.asarray(w, jnp.float64) for w in model.get_weights()]
+    history = model.fit(x, y, epochs=4, batch_size=10, verbose=0, shuffle=False)
+
+    def forward(p, xb):  # kernel, recurrent kernel, bias, dense kernel, dense bias
+        state = jnp.zeros((xb.shape[0], 8))
+        for t in range(xb.shape[1]):
+            state = jnp.tanh(xb[:, t] @ p[0] + p[2] + state @ p[1])
+        return state @ p[3] + p[4]
+
+    def loss(p, xb, yb):
+        return jnp.mean(-jnp.sum(yb * jax.nn.log_softmax(forward(p, xb)), -1))
+
+    grad = jax.jit(jax.grad(loss))
+    acc = [jnp.zeros_like(p) for p in params]
+    accuracy = []
+    for _ in range(4):
+        correct = 0
+        for i in range(0, len(x), 10):
+            xb, yb = jnp.asarray(x[i:i + 10], jnp.float64), jnp.asarray(y[i:i + 10])
+            correct += int(jnp.sum(jnp.argmax(forward(params, xb), 1) == jnp.argmax(yb, 1)))
+            g = grad(params, xb, yb)
+            acc = [0.9 * a + 0.1 * b * b for a, b in zip(acc, g)]
+            params = [p - 1e-3 * b / (jnp.sqrt(a) + 1e-7) for p, a, b in zip(params, acc, g)]
+        accuracy.append(correct / len(x))
+    for got, want in zip(model.get_weights(), params):
+        np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose([float(a) for a in history.history["accuracy"]], accuracy,
+                               atol=6e-3)
 
 
 def test_optimizer_steps_match_keras_formula():
