@@ -392,7 +392,8 @@ def _trial_value(t: Tensor, fill: int):
     if specs and (t.multi is not None
                   or not isinstance(next(iter(specs.values())), jax.ShapeDtypeStruct)):
         # Several results, or a sparse (BCOO) one: what the op itself produced.
-        return specs.get(fill) or next(iter(specs.values()))
+        spec = specs.get(fill)
+        return spec if spec is not None else next(iter(specs.values()))
     shape = tuple(fill if d is None else d for d in t.shape)
     if isinstance(t, (Placeholder, Variable)) and getattr(t, "sparse", False):
         from jax.experimental import sparse as jsparse
