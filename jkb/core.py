@@ -684,13 +684,18 @@ def operands(*names):
                 return py_array(v, opname)
             return v
 
+        idx = tuple(i for i, _ in pos)
+
+        # Kept to a few type checks: it runs on every eager call of the op.
         @functools.wraps(f)
         def wrapper(*args, **kwargs):
-            n = len(args)
-            if any(i < n and (type(args[i]) is list or type(args[i]) is tuple)
-                   for i, _ in pos):
-                args = tuple(convert(a) if any(i == j for j, _ in pos) else a
-                             for i, a in enumerate(args))
+            for i in idx:
+                if i < len(args):
+                    t = type(args[i])
+                    if t is list or t is tuple:
+                        args = tuple(convert(a) if j in idx else a
+                                     for j, a in enumerate(args))
+                        break
             if kwargs:
                 for _, name in pos:
                     if name in kwargs:

@@ -68,11 +68,14 @@ def _static_dtype(x) -> np.dtype:
 
 def _check_axis(axis, ndim: int, opname: str, shape) -> int:
     """``axis`` as a non-negative int, or a ValueError naming the op and the shape."""
-    v = static_value(axis)
     try:
-        if isinstance(v, Tensor) or v is None or np.ndim(v) != 0:
-            raise TypeError
-        a = int(v)
+        if type(axis) is int:  # the common case, kept cheap (eager calls)
+            a = axis
+        else:
+            v = static_value(axis)
+            if isinstance(v, Tensor) or v is None or np.ndim(v) != 0:
+                raise TypeError
+            a = int(v)
     except (TypeError, ValueError):
         raise TypeError(f"{opname}: axis must be an int known when the graph is built. "
                         f"Received: axis={axis!r}") from None

@@ -166,7 +166,6 @@ def _conflict(a, b) -> bool:
 # ----------------------------------------------------------------------------- linear algebra
 
 
-@operands("x", "y")
 def dot(x, y):
     """Tensor product with NumPy's ``dot`` rule.
 
@@ -175,6 +174,11 @@ def dot(x, y):
     ``(2, 3) . (4, 3, 5) -> (2, 4, 5)``; ``(2, 3, 4) . (5, 4, 6) -> (2, 3, 5, 6)``. This is
     not a batched matmul. A sparse (BCOO) ``x`` gives a sparse-dense product.
     """
+    # Python data converted as TF does (inline, not @operands: the eager dot is hot).
+    if type(x) is list or type(x) is tuple:
+        x = py_array(x, "dot")
+    if type(y) is list or type(y) is tuple:
+        y = py_array(y, "dot")
     if not isinstance(x, Tensor) and not isinstance(y, Tensor) and not _is_bcoo(x):
         return _dot_eager(x, y, None)  # one compiled dispatch; checks run when it traces
     xs, ys = _shape(x), _shape(y)
