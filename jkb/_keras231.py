@@ -26,6 +26,11 @@ Restored (each line: what, where Keras or a companion package uses it):
     ``bytes`` value, and Keras writes every string attribute as ``bytes``) read back as
     ``bytes`` again, not ``str`` (Keras calls ``.decode('utf8')`` on them); UTF-8 strings
     still read back as ``str``, as in h5py 2;
+  - arrays of them (what h5py 3 writes for a *list* of ``bytes``: Keras' ``H5Dict`` stores
+    every list of strings so, e.g. a model's ``layer_names``) read back as the fixed-length
+    ``bytes`` array (NumPy dtype ``S``) that h5py 2 wrote and read for such a list, since
+    ``H5Dict.__getitem__`` turns only those into Python lists; in groups too (the
+    restoration is on h5py's attribute manager, which every group uses);
   - ``h5py.File(name)`` without a mode opens in mode ``'a'`` (h5py 3 defaults to ``'r'``;
     ``save_model`` into a file-like object relies on the old default);
   - ``h5py.File.fid`` - the file id (``.id`` in h5py 3), read by ``save_model`` into a
@@ -99,7 +104,9 @@ def _restore_inspect():
 
 
 def _ascii_to_bytes(value):
-    """str (or object array of str) decoded by h5py 3 -> the bytes h5py 2 returned."""
+    """str (or object array of str) decoded by h5py 3 -> the bytes h5py 2 returned; an
+    array of them -> the fixed-length bytes array (dtype ``S``) h5py 2 wrote for a list of
+    bytes and read back (``H5Dict`` turns exactly those into lists)."""
     def enc(s):
         return s.encode("utf-8", "surrogateescape") if isinstance(s, str) else s
 
@@ -109,6 +116,9 @@ def _ascii_to_bytes(value):
         out = np.empty(value.shape, dtype=object)
         for i, s in np.ndenumerate(value):
             out[i] = enc(s)
+        if value.size and all(isinstance(b, bytes) for b in out.flat):
+            # NumPy strips trailing NUL bytes of 'S' items, as h5py 2's arrays did.
+            return np.array(out.tolist(), dtype=np.bytes_)
         return out
     return value
 

@@ -31,7 +31,7 @@ import numpy as np
 from jax import lax
 
 from . import config
-from .core import Tensor, asarray, op
+from .core import Tensor, asarray, op, operands, static_value
 
 __all__ = [
     "conv1d", "conv2d", "conv3d", "conv2d_transpose", "conv3d_transpose",
@@ -74,9 +74,12 @@ def _padding(padding, opname: str, allowed=("valid", "same")) -> str:
 
 def _ints(value, n: int, argname: str, opname: str) -> tuple:
     """An int or a sequence of ``n`` ints, as a tuple of ``n`` positive Python ints."""
+    value = static_value(value)
+    if isinstance(value, np.ndarray) and value.ndim == 1:
+        value = tuple(value.tolist())
     seq = (value,) * n if not isinstance(value, (tuple, list)) else tuple(value)
     try:
-        out = tuple(operator.index(v) for v in seq)
+        out = tuple(operator.index(static_value(v)) for v in seq)
     except TypeError:
         out = None
     if out is None or len(out) != n or any(v < 1 for v in out):
@@ -188,6 +191,7 @@ def _conv(lifted, opname, n, x, kernel, strides, padding, data_format, dilation_
     return lifted(x, kernel, strides, padding, data_format, dilation, 1, dtype)
 
 
+@operands("x", "kernel")
 def conv1d(x, kernel, strides=1, padding='valid', data_format=None, dilation_rate=1):
     """1-D cross-correlation of x (batch, steps, in) with kernel (k, in, out).
 
@@ -198,6 +202,7 @@ def conv1d(x, kernel, strides=1, padding='valid', data_format=None, dilation_rat
                  dilation_rate, ("valid", "same", "causal"))
 
 
+@operands("x", "kernel")
 def conv2d(x, kernel, strides=(1, 1), padding='valid', data_format=None,
            dilation_rate=(1, 1)):
     """2-D cross-correlation of x with kernel (kh, kw, in, out) in either data format."""
@@ -205,6 +210,7 @@ def conv2d(x, kernel, strides=(1, 1), padding='valid', data_format=None,
                  dilation_rate)
 
 
+@operands("x", "kernel")
 def conv3d(x, kernel, strides=(1, 1, 1), padding='valid', data_format=None,
            dilation_rate=(1, 1, 1)):
     """3-D cross-correlation of x with kernel (kd, kh, kw, in, out) in either data format."""
@@ -303,6 +309,7 @@ def _conv_transpose(lifted, opname, n, x, kernel, output_shape, strides, padding
                   opname)
 
 
+@operands("x", "kernel")
 def conv2d_transpose(x, kernel, output_shape, strides=(1, 1), padding='valid',
                      data_format=None, dilation_rate=(1, 1)):
     """Transposed 2-D convolution: the gradient of ``conv2d`` with respect to its input.
@@ -315,6 +322,7 @@ def conv2d_transpose(x, kernel, output_shape, strides=(1, 1), padding='valid',
                            strides, padding, data_format, dilation_rate)
 
 
+@operands("x", "kernel")
 def conv3d_transpose(x, kernel, output_shape, strides=(1, 1, 1), padding='valid',
                      data_format=None):
     """Transposed 3-D convolution; kernel (kd, kh, kw, out, in), output_shape a 5-tuple."""
@@ -367,6 +375,7 @@ def _depthwise(lifted, opname, n, x, depthwise_kernel, pointwise_kernel, strides
                   dilation, dtype)
 
 
+@operands("x", "depthwise_kernel")
 def depthwise_conv2d(x, depthwise_kernel, strides=(1, 1), padding='valid', data_format=None,
                      dilation_rate=(1, 1)):
     """Convolves each input channel with its own ``dm`` filters (kernel (kh, kw, in, dm)).
@@ -377,6 +386,7 @@ def depthwise_conv2d(x, depthwise_kernel, strides=(1, 1), padding='valid', data_
                       strides, padding, data_format, dilation_rate)
 
 
+@operands("x", "depthwise_kernel", "pointwise_kernel")
 def separable_conv1d(x, depthwise_kernel, pointwise_kernel, strides=1, padding='valid',
                      data_format=None, dilation_rate=1):
     """Depthwise 1-D conv (kernel (k, in, dm)) then a pointwise one (kernel (1, in*dm, out)).
@@ -387,6 +397,7 @@ def separable_conv1d(x, depthwise_kernel, pointwise_kernel, strides=1, padding='
                       pointwise_kernel, strides, padding, data_format, dilation_rate)
 
 
+@operands("x", "depthwise_kernel", "pointwise_kernel")
 def separable_conv2d(x, depthwise_kernel, pointwise_kernel, strides=(1, 1), padding='valid',
                      data_format=None, dilation_rate=(1, 1)):
     """Depthwise 2-D conv (kernel (kh, kw, in, dm)) then a 1x1 conv (kernel (1, 1, in*dm, out)).
@@ -455,11 +466,13 @@ def _pool(lifted, opname, n, x, pool_size, strides, padding, data_format, pool_m
     return lifted(x, pool_size, strides, padding, data_format, pool_mode)
 
 
+@operands("x")
 def pool2d(x, pool_size, strides=(1, 1), padding='valid', data_format=None, pool_mode='max'):
     """2-D max or average pooling; 'same' averages count only real (non-padded) cells."""
     return _pool(_pool2d, "pool2d", 2, x, pool_size, strides, padding, data_format, pool_mode)
 
 
+@operands("x")
 def pool3d(x, pool_size, strides=(1, 1, 1), padding='valid', data_format=None,
            pool_mode='max'):
     """3-D max or average pooling; 'same' averages count only real (non-padded) cells."""
@@ -478,39 +491,66 @@ def _patches(x, count, stride, k, axis):
 
 
 @op(name="local_conv1d")
-@_jit(2, 3, 4)
-def _local_conv1d(inputs, kernel, kernel_size, stride, dtype):
+@_jit(2, 3, 4, 5)
+def _local_conv1d(inputs, kernel, kernel_size, stride, data_format, dtype):
     length = kernel.shape[0]
-    p = _patches(asarray(inputs, dtype), length, stride, kernel_size, 1)
-    p = jnp.reshape(p, p.shape[:2] + (-1,))  # (batch, L, k * in), flattened as (k, in)
-    return jnp.einsum("blf,lfo->blo", p, asarray(kernel, dtype))
+    x = asarray(inputs, dtype)
+    if data_format == "channels_first":
+        p = _patches(x, length, stride, kernel_size, 2)   # (b, in, L, k)
+        p = jnp.transpose(p, (0, 2, 1, 3))                  # (b, L, in, k)
+    else:
+        p = _patches(x, length, stride, kernel_size, 1)   # (b, L, k, in)
+    p = jnp.reshape(p, p.shape[:2] + (-1,))  # (batch, L, k * in), in memory order
+    y = jnp.einsum("blf,lfo->blo", p, asarray(kernel, dtype))
+    return jnp.transpose(y, (0, 2, 1)) if data_format == "channels_first" else y
 
 
+def _local_dtype(opname: str, *xs) -> np.dtype:
+    """The common dtype of a locally connected op: any numeric one (TF builds these ops
+    from matmul, which takes integers), not bool."""
+    dt = np.dtype(jnp.result_type(*(_static_dtype(x) for x in xs)))
+    if dt.kind not in "iuf":
+        dts = ", ".join(_static_dtype(x).name for x in xs)
+        raise TypeError(f"{opname}: inputs must be numbers. Received dtypes: {dts}")
+    return dt
+
+
+@operands("inputs", "kernel")
 def local_conv1d(inputs, kernel, kernel_size, strides, data_format=None):
     """1-D convolution with one kernel per output position (valid padding).
 
-    inputs (batch, steps, in) -- read as channels_last whatever ``data_format`` says, like
-    every Keras 2.3.1 backend; kernel (output_length, k * in, filters), each patch flattened
-    as (k, in). Result (batch, output_length, filters).
+    inputs (batch, steps, in) for channels_last, (batch, in, steps) for
+    ``data_format='channels_first'``; kernel (output_length, k * in, filters), each patch
+    flattened in the data format's memory order: (k, in) for channels_last, (in, k) for
+    channels_first (as ``local_conv2d`` does). Result (batch, output_length, filters) or
+    (batch, filters, output_length).
+
+    ``data_format=None`` means channels_last, not ``image_data_format()``: Keras 2.3.1's
+    ``LocallyConnected1D`` calls this op without a data format and always feeds
+    channels_last data (Keras 2.3.1's own backends ignored the argument altogether).
     """
     opname = "local_conv1d"
-    _data_format(data_format, opname)
+    fmt = "channels_last" if data_format is None else _data_format(data_format, opname)
     (k,) = _ints(kernel_size, 1, "kernel_size", opname)
     (s,) = _ints(strides, 1, "strides", opname)
     xs, ks = _static_shape(inputs), _static_shape(kernel)
-    _check_rank(xs, 3, "inputs", opname, "batch, steps, channels")
+    layout = "batch, channels, steps" if fmt == "channels_first" else "batch, steps, channels"
+    _check_rank(xs, 3, "inputs", opname, layout)
     _check_rank(ks, 3, "kernel", opname, "output_length, kernel_size * in, filters")
     if None in ks[:2]:
         raise ValueError(f"{opname}: the kernel shape must be known. Received: "
                          f"kernel.shape={ks}")
     length, feat = ks[:2]
-    if xs[2] is not None and feat != k * xs[2]:
+    channels, steps = (xs[1], xs[2]) if fmt == "channels_first" else (xs[2], xs[1])
+    if channels is not None and feat != k * channels:
         raise ValueError(f"{opname}: kernel.shape[1] must be kernel_size * channels = "
-                         f"{k * xs[2]}. Received: inputs.shape={xs}, kernel.shape={ks}")
-    if xs[1] is not None and (length - 1) * s + k > xs[1]:
+                         f"{k * channels}. Received: inputs.shape={xs} ({fmt}), "
+                         f"kernel.shape={ks}")
+    if steps is not None and (length - 1) * s + k > steps:
         raise ValueError(f"{opname}: {length} windows of size {k} with stride {s} do not fit "
-                         f"in {xs[1]} steps. Received: inputs.shape={xs}, kernel.shape={ks}")
-    return _local_conv1d(inputs, kernel, k, s, _float_dtype(opname, inputs, kernel))
+                         f"in {steps} steps. Received: inputs.shape={xs} ({fmt}), "
+                         f"kernel.shape={ks}")
+    return _local_conv1d(inputs, kernel, k, s, fmt, _local_dtype(opname, inputs, kernel))
 
 
 @op(name="local_conv2d")
@@ -532,6 +572,7 @@ def _local_conv2d(inputs, kernel, kernel_size, strides, output_shape, data_forma
     return jnp.transpose(y, (0, 3, 1, 2)) if data_format == "channels_first" else y
 
 
+@operands("inputs", "kernel")
 def local_conv2d(inputs, kernel, kernel_size, strides, output_shape, data_format=None):
     """2-D convolution with one kernel per output position (valid padding).
 
@@ -560,4 +601,4 @@ def local_conv2d(inputs, kernel, kernel_size, strides, output_shape, data_format
                              f"and strides={strides} does not fit the input. Received: "
                              f"inputs.shape={xs} ({data_format})")
     return _local_conv2d(inputs, kernel, kernel_size, strides, out, data_format,
-                         _float_dtype(opname, inputs, kernel))
+                         _local_dtype(opname, inputs, kernel))

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import inspect
 import itertools
 import operator
 from typing import Any
@@ -29,7 +30,8 @@ from jax._src import core as _jcore
 
 __all__ = [
     "Tensor", "Node", "Placeholder", "Variable", "Constant", "op", "is_symbolic_input",
-    "is_tensor", "name_scope", "get_uid", "reset_uids", "inferring",
+    "is_tensor", "name_scope", "get_uid", "reset_uids", "inferring", "py_array",
+    "static_value", "host_array", "operands",
 ]
 
 _FILLS = (97, 101)  # trial sizes for unknown dims; primes unlikely to equal a real dim
@@ -370,11 +372,19 @@ def op(fn=None, *, name: str | None = None, shape_only: bool = False):
             outs = [Node(_pick, _PICK_TREE, [node, i], f"{opname}_out")
                     for i in range(node.multi.num_leaves)]
             return jax.tree_util.tree_unflatten(node.multi, outs)
-        if not _jcore.trace_state_clean() and not (_has_tracer(args) or _has_tracer(kwargs)):
-            # Inside a user's jit with only static inputs (shape arithmetic): fold it.
-            with jax.ensure_compile_time_eval():
-                return fn(*args, **kwargs)
-        return fn(*args, **kwargs)
+        try:
+            if not _jcore.trace_state_clean() and not (_has_tracer(args)
+                                                       or _has_tracer(kwargs)):
+                # Inside a user's jit with only static inputs (shape arithmetic): fold it.
+                with jax.ensure_compile_time_eval():
+                    return fn(*args, **kwargs)
+            return fn(*args, **kwargs)
+        except (TypeError, ValueError) as e:
+            # Plain TypeError/ValueError raised by JAX/NumPy on bad operands (None, objects,
+            # strings) get the op's name; jkb's own messages already start with it.
+            if type(e) not in (TypeError, ValueError) or str(e).startswith(opname):
+                raise
+            raise type(e)(f"{opname}: {e} (received: {_describe_args(args)})") from e
 
     lifted.raw = fn
     return lifted
@@ -387,10 +397,14 @@ def _trial_value(t: Tensor, fill: int):
     """What ``t`` stands for while inferring: a concrete value or an abstract array."""
     if t.foldable:
         return t.static_value(fill)
-    if getattr(t, "multi", None) is not None:
-        return t._specs.get(fill) or next(iter(t._specs.values()))
+    specs = getattr(t, "_specs", None)
+    if specs and (t.multi is not None
+                  or not isinstance(next(iter(specs.values())), jax.ShapeDtypeStruct)):
+        # Several results, or a sparse (BCOO) one: what the op itself produced.
+        spec = specs.get(fill)
+        return spec if spec is not None else next(iter(specs.values()))
     shape = tuple(fill if d is None else d for d in t.shape)
-    if isinstance(t, Placeholder) and t.sparse:
+    if isinstance(t, (Placeholder, Variable)) and getattr(t, "sparse", False):
         from jax.experimental import sparse as jsparse
         return jax.eval_shape(lambda: jsparse.BCOO.fromdense(jnp.zeros(shape, t.dtype), nse=1))
     return jax.ShapeDtypeStruct(shape, t.dtype)
@@ -405,6 +419,16 @@ def _depends_on_unknown(t: Tensor) -> bool:
     return cached
 
 
+def _describe_args(args) -> str:
+    parts = []
+    for x in args:
+        if isinstance(x, _array_types) or isinstance(x, _Tracer):
+            parts.append(f"array shape={tuple(x.shape)} dtype={x.dtype}")
+        else:
+            parts.append(_short(x, 40))
+    return ", ".join(parts)
+
+
 def _describe(leaves) -> str:
     parts = []
     for x in leaves:
@@ -412,6 +436,8 @@ def _describe(leaves) -> str:
             parts.append(f"{x.name} shape={tuple(x.shape)} dtype={x.dtype.name}")
         elif isinstance(x, _array_types):
             parts.append(f"array shape={tuple(x.shape)} dtype={x.dtype}")
+        elif x is None or not isinstance(x, (bool, int, float, str, np.generic)):
+            parts.append(_short(x, 40))
     return "; ".join(parts)
 
 
@@ -585,10 +611,150 @@ _invert = op(jnp.invert, name="invert")
 
 def asarray(x, dtype=None):
     """``jnp.asarray`` without its per-call cost (~15 us) for values that already are
-    arrays of the wanted dtype: plain-array calls of ops stay one dispatch."""
+    arrays of the wanted dtype: plain-array calls of ops stay one dispatch.
+
+    Python lists/tuples of numbers become arrays with TF's dtypes (see :func:`py_array`),
+    not NumPy's 64-bit ones.
+    """
     if isinstance(x, jax.Array) and (dtype is None or x.dtype == dtype):
         return x
+    if dtype is None and isinstance(x, (list, tuple)):
+        x = py_array(x)
     return jnp.asarray(x, dtype)
+
+
+def _py_scalars(x, out):
+    """Appends the scalars of a nested list/tuple; False when it holds anything else."""
+    if isinstance(x, (list, tuple)):
+        return all(_py_scalars(v, out) for v in x)
+    if isinstance(x, (bool, int, float, np.bool_, np.number)):
+        out.append(x)
+        return True
+    if isinstance(x, np.ndarray) and x.dtype.kind in "biuf":
+        out.extend(x.reshape(-1).tolist() or [x.dtype.type(0)])
+        return True
+    return False
+
+
+def py_array(x, op_name: str = "jkb"):
+    """A NumPy array from Python data (a number or a nested list/tuple of numbers), with
+    the dtypes TF gives Python values: bools -> bool, ints -> int32 (int64 beyond its
+    range), any float -> ``floatx()``; an empty list -> ``floatx()``.
+
+    None and ragged lists raise a ValueError, objects that are not numbers (strings...) a
+    TypeError, naming ``op_name``.
+    """
+    from . import config
+    if x is None:
+        raise ValueError(f"{op_name}: received None; expected a number or a (nested) list "
+                         "of numbers.")
+    scalars = []
+    if not _py_scalars(x, scalars):
+        raise TypeError(f"{op_name}: expected a number or a (nested) list of numbers, "
+                        f"received {_short(x)}.")
+    try:
+        a = np.asarray(x)
+    except ValueError as e:  # ragged
+        raise ValueError(f"{op_name}: a nested list must be rectangular (not ragged), "
+                         f"received {_short(x)}.") from e
+    if a.dtype.kind not in "biuf":
+        raise TypeError(f"{op_name}: expected a number or a (nested) list of numbers, "
+                        f"received {_short(x)}.")
+    if a.dtype.kind == "b":
+        return a
+    if a.dtype.kind == "f" or a.size == 0:
+        if a.dtype == np.float64 or a.size == 0:
+            return a.astype(config.floatx())
+        return a
+    if a.dtype == np.int64 and (a.size == 0 or (a.min() >= -2**31 and a.max() < 2**31)):
+        return a.astype(np.int32)
+    return a
+
+
+def _pure_numbers(x) -> bool:
+    """True for a (nested) list/tuple holding only Python numbers."""
+    if type(x) is list or type(x) is tuple:
+        return all(_pure_numbers(v) for v in x)
+    return type(x) in (bool, int, float)
+
+
+def operands(*names):
+    """Decorator for public ops: the named parameters, when given as Python data (nested
+    lists/tuples of numbers), become arrays with TF's dtypes (:func:`py_array`) before
+    the op looks at them, as TF converts every operand. Lists holding tensors or arrays,
+    and every other value, pass unchanged."""
+    def deco(f):
+        params = list(inspect.signature(f).parameters)
+        pos = tuple((params.index(n), n) for n in names)
+        opname = f.__name__
+
+        def convert(v):
+            if (type(v) is list or type(v) is tuple) and v and _pure_numbers(v):
+                return py_array(v, opname)
+            return v
+
+        idx = tuple(i for i, _ in pos)
+
+        # Kept to a few type checks: it runs on every eager call of the op.
+        @functools.wraps(f)
+        def wrapper(*args, **kwargs):
+            for i in idx:
+                if i < len(args):
+                    t = type(args[i])
+                    if t is list or t is tuple:
+                        args = tuple(convert(a) if j in idx else a
+                                     for j, a in enumerate(args))
+                        break
+            if kwargs:
+                for _, name in pos:
+                    if name in kwargs:
+                        kwargs[name] = convert(kwargs[name])
+            return f(*args, **kwargs)
+
+        return wrapper
+    return deco
+
+
+def host_array(value, op_name: str, what: str = "value"):
+    """``value`` (host data) as an array, refusing what TF refuses to convert.
+
+    ``None``, strings, objects, object arrays and ragged lists raise a ValueError (None,
+    ragged) or TypeError (the rest) naming ``op_name``; NumPy would turn them into NaN or
+    0-d object arrays. Arrays (``jax.Array`` and tracers included) pass through; lists keep
+    NumPy's dtypes (the caller casts to the dtype it wants).
+    """
+    if isinstance(value, (jax.Array, _Tracer)) or hasattr(value, "todense"):
+        return value
+    if value is None:
+        raise ValueError(f"{op_name}: received None as the {what}; expected an array, a "
+                         "number or a (nested) list of numbers.")
+    if isinstance(value, (list, tuple)):
+        if not _py_scalars(value, []):
+            raise TypeError(f"{op_name}: expected a (nested) list of numbers as the {what}, "
+                            f"received {_short(value)}.")
+        try:
+            return np.asarray(value)
+        except ValueError:
+            raise ValueError(f"{op_name}: a nested list must be rectangular (not ragged); "
+                             f"received {_short(value)} as the {what}.") from None
+    a = np.asarray(value)
+    if a.dtype.kind not in "biufc":
+        raise TypeError(f"{op_name}: expected numbers as the {what}, received "
+                        f"{_short(value)} (dtype {a.dtype.name}).")
+    return a
+
+
+def _short(x, limit=80) -> str:
+    r = repr(x)
+    return r if len(r) <= limit else r[:limit] + "..."
+
+
+def static_value(v):
+    """``v`` with values known when the graph is built made concrete: a ``K.constant``
+    becomes its NumPy value; anything else is returned as it is."""
+    if isinstance(v, Constant):
+        return np.asarray(v.value)
+    return v
 
 
 def is_tensor(x) -> bool:
@@ -596,14 +762,28 @@ def is_tensor(x) -> bool:
     return isinstance(x, Tensor)
 
 
+def _operand(other, tensor):
+    """A Python list/tuple operand as an array, converted as TF converts it: to the
+    tensor's dtype when its numbers fit that kind (ints into any numeric dtype, floats
+    into float dtypes), else with :func:`py_array`'s dtypes."""
+    if not isinstance(other, (list, tuple)) or _has_tensor(other):
+        return other
+    a = py_array(other, "operator")
+    dt = tensor.dtype
+    if a.dtype.kind in "biu" and dt.kind in "iuf" or a.dtype.kind == "f" and dt.kind == "f":
+        if not (a.dtype.kind == "b" and dt.kind != "b"):
+            a = a.astype(dt)
+    return a
+
+
 def _binary(fn, name):
     lifted = op(fn, name=name)
 
     def forward(self, other):
-        return lifted(self, other)
+        return lifted(self, _operand(other, self))
 
     def reflected(self, other):
-        return lifted(other, self)
+        return lifted(_operand(other, self), self)
 
     return forward, reflected
 

@@ -27,7 +27,17 @@ import numpy as np
 from jax._src import core as _jcore
 
 from . import distribute
-from .core import Constant, Node, Placeholder, Tensor, Variable, is_symbolic_input, op
+from .core import (
+    Constant,
+    Node,
+    Placeholder,
+    Tensor,
+    Variable,
+    host_array,
+    is_symbolic_input,
+    op,
+    operands,
+)
 from .graph import (
     Gradient,
     LearningPhase,
@@ -156,6 +166,10 @@ class Function:
         self._get_draws = _getter(self._draw_ids)
         self._get_state = _getter(tuple(v.uid for v in self._read) + self._written_uids)
         self._n_out = len(self.outputs)
+        # How each output leaves: a writable copy, and 0-d outputs as NumPy scalars
+        # (np.float32, as a TF session returned them: Keras' logs and `round()` need that).
+        self._to_host = tuple(_np_scalar if tuple(o.shape) == () else np.array
+                              for o in self.outputs)
         self._step_at = self._n_out + len(self._written)  # where the new step is returned
         self._draws_at = self._step_at + (1 if self._uses_rng else 0)
         self._stateful = bool(self._written) or self._uses_rng or bool(self._draw_ids)
@@ -311,8 +325,8 @@ class Function:
         # Copies, never views: an output may share its buffer with a variable that a
         # later call donates, and Keras-2 code may write into what it gets back.
         if self._single:
-            return np.array(outs[0])
-        return [np.array(o) for o in outs]
+            return self._to_host[0](outs[0])
+        return [f(o) for f, o in zip(self._to_host, outs)]
 
     def lower(self, inputs=None):
         """The program a call with ``inputs`` would run, lowered by ``jax.jit`` (nothing
@@ -360,6 +374,10 @@ class Function:
         return (outs[0] if self._single else list(outs)), new_state
 
 
+def _np_scalar(a) -> np.generic:
+    return np.asarray(a)[()]
+
+
 def _draws(fn, st):
     """The current counters of ``fn``'s seeded random ops (0 for ops the state lacks)."""
     try:
@@ -396,11 +414,13 @@ def _convert_feed(p, dtype, v, host):
         raise TypeError(f"placeholder {p.name}: cannot feed a symbolic tensor ({v.name}); "
                         "feed a concrete value.")
     if host and not isinstance(v, jax.Array):
-        a = np.asarray(v)
+        a = v if type(v) is np.ndarray and v.dtype.kind in "biufc" else \
+            host_array(v, f"placeholder {p.name}", "fed value")  # None/objects/ragged raise
+        a = np.asarray(a)
         if a.dtype != dtype:
             a = a.astype(dtype)
     else:
-        a = jnp.asarray(v)
+        a = jnp.asarray(host_array(v, f"placeholder {p.name}", "fed value"))
         if a.dtype != dtype:
             a = a.astype(dtype)
     _check_feed_shape(p, tuple(a.shape))
@@ -426,6 +446,9 @@ def function(inputs, outputs, updates=None, name=None, distribution=None, **kwar
     if distribution is not None and not isinstance(distribution, distribute.Distribution):
         raise TypeError(f"K.function: distribution must be a jkb.distribute.Distribution, "
                         f"got {type(distribution).__name__}.")
+    for o in outputs if isinstance(outputs, (list, tuple)) else [outputs]:
+        if not isinstance(o, Tensor):
+            host_array(o, "K.function", "output")  # None/objects raise
     return Function(inputs, outputs, updates=updates, name=name, distribution=distribution)
 
 
@@ -443,7 +466,7 @@ def eval(x, feed_dict=None):
     if not isinstance(x, Tensor):
         if hasattr(x, "todense"):
             return np.asarray(x.todense())
-        return np.asarray(x)
+        return np.asarray(host_array(x, "eval"))  # None/objects raise
     feed_dict = dict(feed_dict or {})
     if not _jcore.trace_state_clean():
         # Inside a user's trace: K.eval gives a concrete NumPy value now (as outside), so
@@ -495,7 +518,12 @@ def gradients(loss, variables):
     return grads[0] if single else grads
 
 
-_stop_gradient = op(jax.lax.stop_gradient, name="stop_gradient")
+@op(name="stop_gradient")
+def _stop_gradient(x):
+    if isinstance(x, (list, tuple)) or x is None:
+        from .core import py_array
+        x = py_array(x, "stop_gradient")  # Python data: TF's dtypes; None raises
+    return jax.lax.stop_gradient(x)
 
 
 def stop_gradient(variables):
@@ -584,6 +612,7 @@ def select(cond, then, other):
     return _select_fn(cond, then, other)
 
 
+@operands("x", "alt")
 def in_train_phase(x, alt, training=None):
     """``x`` in the training phase, ``alt`` otherwise; callables are called first.
 
@@ -621,6 +650,7 @@ def in_train_phase(x, alt, training=None):
     return out
 
 
+@operands("x", "alt")
 def in_test_phase(x, alt, training=None):
     """``x`` in the test phase, ``alt`` otherwise."""
     return in_train_phase(alt, x, training=training)

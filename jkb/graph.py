@@ -18,7 +18,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax._src import core as _jcore
 
-from .core import Constant, Node, Placeholder, Tensor, Variable, op
+from .core import Constant, Node, Placeholder, Tensor, Variable, host_array, op
 
 _MISSING = object()
 _Tracer = _jcore.Tracer
@@ -42,7 +42,7 @@ class Update(Tensor):
             raise TypeError(f"{opname}: the target must be a jkb variable, got "
                             f"{type(variable).__name__}.")
         if not isinstance(value, Tensor):
-            value = Constant(jnp.asarray(value))
+            value = Constant(jnp.asarray(host_array(value, opname)))  # None/objects raise
         vshape = tuple(value.shape)
         if len(vshape) > variable.ndim or any(
                 a is not None and a != 1 and a != b

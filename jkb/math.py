@@ -23,7 +23,7 @@ import numpy as np
 from jax import lax
 
 from . import config
-from .core import Tensor, asarray, op
+from .core import Tensor, asarray, op, py_array, static_value
 
 __all__ = [
     "cast", "square", "abs", "sqrt", "exp", "log", "round", "sign", "pow", "clip",
@@ -75,11 +75,23 @@ def _arg(x, name):
     if isinstance(x, (list, tuple)):
         scalars = _flat_pyscalars(x)
         if scalars is not None:
-            return np.asarray(x, dtype=_scalar_dtype(scalars) if scalars else config.floatx())
+            try:
+                return np.asarray(x, dtype=_scalar_dtype(scalars) if scalars
+                                  else config.floatx())
+            except ValueError:
+                return py_array(x, name)  # ragged: a ValueError naming the op
+        if not _builtins.all(isinstance(v, Tensor) or hasattr(v, "dtype") or _is_pyscalar(v)
+                   for v in x):
+            return py_array(x, name)  # None, strings, objects: an error naming the op
         # A list of scalar tensors (K.prod([K.shape(x)[0], ...])): stacked into a vector.
         return _pack(list(x))
     if x is None:
         raise TypeError(f"{name}: expected a tensor or array, received None.")
+    if not (hasattr(x, "shape") and hasattr(x, "dtype")):
+        raise TypeError(f"{name}: expected a tensor or array, received {type(x).__name__} "
+                        f"{x!r:.60}.")
+    if isinstance(x, np.ndarray) and x.dtype.kind == "O":
+        return py_array(x, name)
     return x
 
 
@@ -88,6 +100,7 @@ def _shape_of(x):
 
 
 def _int_axis(a, name):
+    a = static_value(a)
     if isinstance(a, Tensor) and not a.foldable:
         raise TypeError(f"{name}: axis must be a static int, received the symbolic tensor "
                         f"{a.name}.")

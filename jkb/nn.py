@@ -2,17 +2,23 @@
 
 Decisions that differ between Keras 2.3.1 backends or TensorFlow versions:
 
-* ``from_logits``: jkb never secretly un-softmaxes (or un-sigmoids) an ``output``. The TF
-  backend looks at the op that produced ``output`` and, when it was a Softmax/Sigmoid,
-  silently switches to the logits path (no clipping). jkb does not reproduce that trick:
-  with ``from_logits=False`` the output is always treated as probabilities and clipped to
-  ``[epsilon(), 1 - epsilon()]``; pass the logits and ``from_logits=True`` to get the
-  numerically exact path. ``epsilon()`` is read when the op is applied (graph build time
-  for symbolic inputs), so ``K.set_epsilon`` affects every later call.
+* ``from_logits``: as Keras 2.3.1's TF backend does, a crossentropy whose ``output`` is
+  directly the symbolic result of ``K.softmax`` (``categorical_crossentropy``,
+  ``sparse_categorical_crossentropy``) or ``K.sigmoid`` (``binary_crossentropy``) is
+  computed from that op's input, the logits, even with ``from_logits=False``: the loss of a
+  confidently wrong prediction is then exact (not clipped at ``-log(epsilon())``) and its
+  gradient does not vanish. jkb's graph records the op of every node, so the check is
+  ``output.fn is _softmax.raw`` (see :func:`_logits_of`); the softmax must be taken over
+  the crossentropy's ``axis``. Any other ``output`` (plain arrays, which carry no graph,
+  and tensors made by other ops) is treated as probabilities and clipped to
+  ``[epsilon(), 1 - epsilon()]``. ``epsilon()`` is read when the op is applied (graph
+  build time for symbolic inputs), so ``K.set_epsilon`` affects every later call.
 * ``l2_normalize`` uses TF's fuzz 1e-12 (not Theano's ``epsilon()``), since Keras 2.3.1's
   default backend is TF: ``x / sqrt(max(sum(x**2), 1e-12))``.
-* Activations of integer or bool inputs (and of Python numbers) compute in ``floatx()``;
-  float arrays keep their dtype.
+* Activations of integer or bool inputs compute in ``floatx()`` (TF refuses them), except
+  the plain ``relu`` (no alpha, max_value or threshold), which keeps integer dtypes as TF's
+  ``Relu`` does; float arrays keep their dtype. Python numbers are converted as TF converts
+  them (ints -> int32, floats -> ``floatx()``).
 * Crossentropies return the dtype of ``output`` (``floatx()`` when it is not float); the
   target is cast to it (dense) or truncated to integers (sparse). A sparse label outside
   ``[0, classes)`` gives NaN (TF on GPU does the same; TF on CPU raises, which a compiled
@@ -29,7 +35,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from . import config
-from .core import Tensor, asarray, inferring, op
+from .core import Node, Tensor, asarray, inferring, op, operands, static_value
 
 __all__ = [
     "relu", "elu", "softmax", "softplus", "softsign", "sigmoid", "hard_sigmoid", "tanh",
@@ -63,9 +69,16 @@ def _static_dtype(x) -> np.dtype:
 def _check_axis(axis, ndim: int, opname: str, shape) -> int:
     """``axis`` as a non-negative int, or a ValueError naming the op and the shape."""
     try:
-        a = int(axis)
-    except TypeError:
-        raise TypeError(f"{opname}: axis must be an int. Received: axis={axis!r}") from None
+        if type(axis) is int:  # the common case, kept cheap (eager calls)
+            a = axis
+        else:
+            v = static_value(axis)
+            if isinstance(v, Tensor) or v is None or np.ndim(v) != 0:
+                raise TypeError
+            a = int(v)
+    except (TypeError, ValueError):
+        raise TypeError(f"{opname}: axis must be an int known when the graph is built. "
+                        f"Received: axis={axis!r}") from None
     if not -ndim <= a < ndim:
         raise ValueError(f"{opname}: axis {a} is out of range for an input of rank {ndim}. "
                          f"Received: shape={tuple(shape)}")
@@ -134,19 +147,32 @@ def _relu(x, alpha, max_value, threshold, fx):
 
 @_nn_op("relu", static=("fx",))
 def _relu_plain(x, fx):
+    x = asarray(x)
+    if x.dtype.kind in "iu":  # TF's Relu keeps integers (a Python int becomes int32)
+        x = x.astype(jnp.int32) if getattr(x, "weak_type", False) else x
+        return jnp.maximum(x, jnp.zeros((), x.dtype))
     # max(x, 0) with a zero gradient at 0: the form XLA fuses into a preceding conv or
     # matmul (a select-based relu measured 1.9x slower on a CNN forward on CPU).
     return jax.nn.relu(_float(x, fx))
 
 
+@operands("x")
 def relu(x, alpha=0., max_value=None, threshold=0.):
     """Rectified linear unit with optional leak, cap and threshold.
 
+    The plain form (no alpha, max_value or threshold) keeps integer dtypes, as TF's
+    ``Relu`` does; every other form, and bool inputs, compute in ``floatx()``.
     Above ``threshold`` the output is x itself (not ``x - threshold``), clipped to
     ``[0, max_value]`` when ``max_value`` is given; at or below it the output is
     ``alpha * (x - threshold)``. So with a negative threshold and no cap, values in
     ``(threshold, 0)`` pass through negative; with a cap they are clipped to 0.
     """
+    for what, v in (("alpha", alpha), ("threshold", threshold)):
+        dt = getattr(v, "dtype", None) if v is not None else np.dtype(object)
+        dt = np.asarray(v).dtype if dt is None else np.dtype(dt)
+        if dt.kind not in "biuf":
+            raise TypeError(f"relu: {what} must be a number or a tensor. Received: "
+                            f"{what}={v!r:.60}")
     if not isinstance(alpha, Tensor) and np.ndim(alpha) == 0 and float(alpha) == 0.0:
         alpha = None
     if (alpha is None and max_value is None and not isinstance(threshold, Tensor)
@@ -163,6 +189,7 @@ def _elu(x, alpha, fx):
     return jnp.where(x > 0, x, _same_float(alpha, x) * neg)
 
 
+@operands("x")
 def elu(x, alpha=1.):
     """Exponential linear unit: x for x > 0, ``alpha * (exp(x) - 1)`` otherwise."""
     return _elu(x, alpha, config.floatx())
@@ -173,6 +200,7 @@ def _softmax(x, axis, fx):
     return jax.nn.softmax(_float(x, fx), axis=axis)
 
 
+@operands("x")
 def softmax(x, axis=-1):
     """Max-shifted normalized exponentials along ``axis`` (default: the last one)."""
     shape = _static_shape(x)
@@ -186,6 +214,7 @@ def _softplus(x, fx):
     return jax.nn.softplus(_float(x, fx))
 
 
+@operands("x")
 def softplus(x):
     """``log(1 + exp(x))``, computed without overflow for large x."""
     return _softplus(x, config.floatx())
@@ -197,6 +226,7 @@ def _softsign(x, fx):
     return x / (jnp.ones((), x.dtype) + jnp.abs(x))
 
 
+@operands("x")
 def softsign(x):
     """``x / (1 + |x|)``."""
     return _softsign(x, config.floatx())
@@ -207,6 +237,7 @@ def _sigmoid(x, fx):
     return jax.nn.sigmoid(_float(x, fx))
 
 
+@operands("x")
 def sigmoid(x):
     """The logistic function ``1 / (1 + exp(-x))``."""
     return _sigmoid(x, config.floatx())
@@ -219,6 +250,7 @@ def _hard_sigmoid(x, fx):
     return jnp.clip(y, jnp.zeros((), x.dtype), jnp.ones((), x.dtype))
 
 
+@operands("x")
 def hard_sigmoid(x):
     """Piecewise-linear sigmoid: ``clip(0.2 * x + 0.5, 0, 1)``."""
     return _hard_sigmoid(x, config.floatx())
@@ -229,12 +261,29 @@ def _tanh(x, fx):
     return jnp.tanh(_float(x, fx))
 
 
+@operands("x")
 def tanh(x):
     """Hyperbolic tangent."""
     return _tanh(x, config.floatx())
 
 
 # ----------------------------------------------------------------------------- crossentropies
+
+
+def _logits_of(output, lifted, axis=None):
+    """The input (logits) of ``output`` when ``output`` is directly the symbolic result of
+    the jkb op ``lifted`` (``_softmax`` over ``axis``, or ``_sigmoid``); else None.
+
+    Every graph node records the function it applies and its arguments, so this is what
+    TF's ``output.op.type == 'Softmax'`` check is in jkb. Plain arrays carry no graph.
+    """
+    if not isinstance(output, Node) or output.fn is not lifted.raw:
+        return None
+    args, _ = jax.tree_util.tree_unflatten(output.treedef, output.leaves)
+    if axis is not None and args[1] != axis:
+        return None
+    return args[0]
+
 
 
 @_nn_op("categorical_crossentropy", static=("from_logits", "axis", "fx"))
@@ -249,13 +298,17 @@ def _categorical_crossentropy(target, output, from_logits, axis, eps, fx):
     return -jnp.sum(target * jnp.log(output), axis=axis)
 
 
+@operands("target", "output")
 def categorical_crossentropy(target, output, from_logits=False, axis=-1):
     """Crossentropy between target distributions and predictions along ``axis``.
 
-    ``axis`` is reduced away. With ``from_logits=False`` the output is first rescaled to
-    sum to 1 along ``axis`` and clipped to ``[epsilon(), 1 - epsilon()]``; with
-    ``from_logits=True`` a log-softmax of the logits is used. ``target`` and ``output``
-    must have the same shape.
+    ``axis`` is reduced away. With ``from_logits=True`` a log-softmax of the logits is
+    used. With ``from_logits=False``, as on Keras 2.3.1's TF backend, an ``output`` that is
+    directly the symbolic result of ``K.softmax`` over ``axis`` is computed from that
+    softmax's input (the logits: exact loss and gradient for saturated predictions); any
+    other output (plain arrays included: they carry no graph) is rescaled to sum to 1
+    along ``axis`` and clipped to ``[epsilon(), 1 - epsilon()]``. ``target`` and
+    ``output`` must have the same shape.
     """
     ts, os_ = _static_shape(target), _static_shape(output)
     if len(os_) == 0:
@@ -265,6 +318,10 @@ def categorical_crossentropy(target, output, from_logits=False, axis=-1):
         raise ValueError("categorical_crossentropy: target and output shapes are "
                          f"incompatible. Received: target.shape={ts}, output.shape={os_}")
     ax = _check_axis(axis, len(os_), "categorical_crossentropy", os_)
+    if not from_logits:
+        logits = _logits_of(output, _softmax, ax)
+        if logits is not None:
+            output, from_logits = logits, True
     return _categorical_crossentropy(target, output, bool(from_logits), ax,
                                      float(config.epsilon()), config.floatx())
 
@@ -317,6 +374,7 @@ def _sparse_categorical_crossentropy(target, output, from_logits, axis, eps, fx,
     return loss
 
 
+@operands("target", "output")
 def sparse_categorical_crossentropy(target, output, from_logits=False, axis=-1):
     """Crossentropy with integer class indices as the target (class axis ``axis``).
 
@@ -324,8 +382,11 @@ def sparse_categorical_crossentropy(target, output, from_logits=False, axis=-1):
     class axis. Any other rank (typically a trailing 1, as in ``(batch, 1)``) is flattened
     and the loss computed on ``(N, classes)``; the result is reshaped back to the output
     shape without its class axis only when ``output`` has rank >= 3, so a ``(B, 1)``
-    target with a ``(B, C)`` output gives ``(B,)``. Without ``from_logits`` the clipped
-    log-probabilities are renormalized by the softmax.
+    target with a ``(B, C)`` output gives ``(B,)``. With ``from_logits=False`` an
+    ``output`` that is directly the symbolic result of ``K.softmax`` over ``axis`` is
+    computed from its logits (as on Keras 2.3.1's TF backend); any other output (plain
+    arrays included) is clipped to ``[epsilon(), 1 - epsilon()]`` and the logs of the
+    clipped probabilities are renormalized by the softmax.
     """
     ts, os_ = _static_shape(target), _static_shape(output)
     if len(os_) == 0:
@@ -347,6 +408,10 @@ def sparse_categorical_crossentropy(target, output, from_logits=False, axis=-1):
         raise ValueError("sparse_categorical_crossentropy: target does not match the output "
                          f"without its class axis {ax}. Received: target.shape={ts}, "
                          f"output.shape={os_}")
+    if not from_logits:
+        logits = _logits_of(output, _softmax, ax)
+        if logits is not None:
+            output, from_logits = logits, True
     return _sparse_categorical_crossentropy(target, output, bool(from_logits), ax,
                                             float(config.epsilon()), config.floatx())
 
@@ -378,12 +443,20 @@ def _binary_crossentropy(target, output, from_logits, eps, fx):
     return -(target * jnp.log(p) + (one - target) * jnp.log(one - p))
 
 
+@operands("target", "output")
 def binary_crossentropy(target, output, from_logits=False):
     """Elementwise binary crossentropy (no reduction).
 
-    Without ``from_logits`` the output is clipped to ``[epsilon(), 1 - epsilon()]``;
-    with it, the stable sigmoid-crossentropy of logits is used. Shapes broadcast.
+    With ``from_logits=True`` the stable sigmoid-crossentropy of the logits is used. With
+    ``from_logits=False``, as on Keras 2.3.1's TF backend, an ``output`` that is directly
+    the symbolic result of ``K.sigmoid`` is computed from that sigmoid's input (the
+    logits); any other output (plain arrays included: they carry no graph) is clipped to
+    ``[epsilon(), 1 - epsilon()]``. Shapes broadcast.
     """
+    if not from_logits:
+        logits = _logits_of(output, _sigmoid)
+        if logits is not None:
+            output, from_logits = logits, True
     return _binary_crossentropy(target, output, bool(from_logits), float(config.epsilon()),
                                 config.floatx())
 
@@ -398,6 +471,7 @@ def _l2_normalize(x, axis, fx):
     return x * jax.lax.rsqrt(jnp.maximum(sq, _same_float(_L2_EPSILON, x)))
 
 
+@operands("x")
 def l2_normalize(x, axis=None):
     """x divided by its L2 norm over ``axis`` (an int, a list of ints, or None for all).
 
@@ -430,6 +504,7 @@ def _in_top_k(predictions, targets, k, infer=False):
     return valid & finite & (larger < k)
 
 
+@operands("predictions", "targets")
 def in_top_k(predictions, targets, k):
     """Per sample, whether ``targets[i]`` is among the ``k`` largest ``predictions[i]``.
 
@@ -487,6 +562,7 @@ def _batch_normalization(x, mean, var, beta, gamma, axis, epsilon, fx):
     return _normalize(x, mean, var, beta, gamma, epsilon)
 
 
+@operands("x", "mean", "var", "beta", "gamma")
 def batch_normalization(x, mean, var, beta, gamma, axis=-1, epsilon=1e-3):
     """``(x - mean) / sqrt(var + epsilon) * gamma + beta``.
 
@@ -522,6 +598,7 @@ def _normalize_batch_in_training(x, gamma, beta, axes, epsilon, fx, infer=False)
     return normed, jnp.squeeze(mean, axis=axes), jnp.squeeze(var, axis=axes)
 
 
+@operands("x", "gamma", "beta")
 def normalize_batch_in_training(x, gamma, beta, reduction_axes, epsilon=1e-3):
     """Normalizes x with its own mean and (biased) variance over ``reduction_axes``.
 
@@ -561,6 +638,7 @@ def _bias_add(x, bias, data_format):
     return x + bias
 
 
+@operands("x", "bias")
 def bias_add(x, bias, data_format=None):
     """Adds ``bias`` along the channel axis of x.
 

@@ -276,7 +276,7 @@ def random_uniform(shape, minval=0.0, maxval=1.0, dtype=None, seed=None):
 def random_binomial(shape, p=0.0, dtype=None, seed=None):
     """Bernoulli samples: 1 with probability ``p``, else 0. ``seed`` as in random_normal."""
     return _draw(_binomial, "random_binomial", seed, shape, p,
-                 _dt(dtype, "random_binomial", "fiu"))
+                 _dt(dtype, "random_binomial", "fiub"))
 
 
 def truncated_normal(shape, mean=0.0, stddev=1.0, dtype=None, seed=None):

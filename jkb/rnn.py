@@ -16,7 +16,16 @@ import numpy as np
 from jax import lax
 
 from . import config
-from .core import MixedTraceError, Tensor, _Tracer, asarray, is_symbolic_input, op
+from .core import (
+    MixedTraceError,
+    Tensor,
+    _Tracer,
+    asarray,
+    is_symbolic_input,
+    op,
+    operands,
+    py_array,
+)
 from .function import select
 from .graph import Subgraph
 
@@ -112,6 +121,7 @@ def _thunk(e):
     return (lambda: asarray(e())) if callable(e) else (lambda: asarray(e))
 
 
+@operands("condition", "then_expression", "else_expression")
 def switch(condition, then_expression, else_expression):
     """``then_expression`` where ``condition`` holds, else ``else_expression``.
 
@@ -120,6 +130,8 @@ def switch(condition, then_expression, else_expression):
     condition selects elementwise; when its rank is lower than the branches' it gets
     trailing size-1 axes, so a ``(batch,)`` condition selects whole rows.
     """
+    if not isinstance(condition, (Tensor, _Tracer, np.ndarray, jax.Array, np.generic)):
+        condition = py_array(condition, "switch")  # None/objects raise; bools, lists ok
     cond_ndim = _ndim(condition)
     if cond_ndim == 0:
         if isinstance(condition, Tensor):
@@ -266,6 +278,7 @@ def _unrolled_rnn(step_function, inputs, states, mask, constants, go_backwards, 
     return outputs[-1], _stack_time(outputs), list(states), uses_lp
 
 
+@operands("inputs", "mask")
 def rnn(step_function, inputs, initial_states, go_backwards=False, mask=None,
         constants=None, unroll=False, input_length=None):
     """Runs ``step_function`` over the time axis (axis 1) of ``inputs``.
@@ -353,6 +366,7 @@ def _elems_tree(elems):
     return _as_value(elems)
 
 
+@operands("elems")
 def map_fn(fn, elems, name=None, dtype=None):
     """``fn`` applied to each slice of ``elems`` along axis 0, results stacked on axis 0.
 
@@ -433,6 +447,7 @@ def _fold(opname, fn, elems, initializer, reverse):
     return _fold_op(graph.captures, elems, initializer, _Body(graph=graph), reverse)
 
 
+@operands("elems", "initializer")
 def foldl(fn, elems, initializer=None, name=None):
     """Left fold: ``acc = fn(acc, x)`` over the slices of ``elems`` along axis 0.
 
@@ -442,6 +457,7 @@ def foldl(fn, elems, initializer=None, name=None):
     return _fold("foldl", fn, elems, initializer, False)
 
 
+@operands("elems", "initializer")
 def foldr(fn, elems, initializer=None, name=None):
     """Right fold: like :func:`foldl` but from the last slice towards the first; without
     ``initializer`` the last slice is the starting accumulator."""
@@ -462,6 +478,7 @@ def _print_impl(x, message):
 _print_op = op(_print_impl, name="print_tensor")
 
 
+@operands("x")
 def print_tensor(x, message=""):
     """x's value, as a new tensor that prints ``message`` and the value (to stdout) each
     time it is evaluated, also inside compiled ``K.function`` calls."""

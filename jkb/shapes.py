@@ -24,7 +24,7 @@ import numpy as np
 from jax import lax
 
 from . import config
-from .core import Tensor, _Tracer, asarray, inferring, op
+from .core import Tensor, _Tracer, asarray, inferring, op, operands, py_array, static_value
 
 __all__ = [
     "dot", "batch_dot", "transpose", "concatenate", "reshape", "permute_dimensions",
@@ -77,8 +77,10 @@ def _static_arg(v):
     """A shape-like argument as plain Python (ints, floats, tuples); tensors stay leaves.
 
     Concrete arrays must not reach an op as arrays: compiled functions would receive
-    them as run-time arguments and their values would no longer be known.
+    them as run-time arguments and their values would no longer be known. A
+    ``K.constant`` is a value known when the graph is built: it is taken as its value.
     """
+    v = static_value(v)
     if isinstance(v, Tensor) or isinstance(v, _Tracer) or v is None:
         return v
     if isinstance(v, (list, tuple)):
@@ -172,6 +174,11 @@ def dot(x, y):
     ``(2, 3) . (4, 3, 5) -> (2, 4, 5)``; ``(2, 3, 4) . (5, 4, 6) -> (2, 3, 5, 6)``. This is
     not a batched matmul. A sparse (BCOO) ``x`` gives a sparse-dense product.
     """
+    # Python data converted as TF does (inline, not @operands: the eager dot is hot).
+    if type(x) is list or type(x) is tuple:
+        x = py_array(x, "dot")
+    if type(y) is list or type(y) is tuple:
+        y = py_array(y, "dot")
     if not isinstance(x, Tensor) and not isinstance(y, Tensor) and not _is_bcoo(x):
         return _dot_eager(x, y, None)  # one compiled dispatch; checks run when it traces
     xs, ys = _shape(x), _shape(y)
@@ -242,6 +249,7 @@ def _batch_dot_axes(xs, ys, axes):
     return a0, a1
 
 
+@operands("x", "y")
 def batch_dot(x, y, axes=None):
     """Per-sample dot product: contracts ``x``'s axis ``axes[0]`` with ``y``'s ``axes[1]``.
 
@@ -290,6 +298,7 @@ def _transpose(x):
     return jnp.transpose(asarray(x))
 
 
+@operands("x")
 def transpose(x):
     """Reverses the order of all axes (the matrix transpose for rank 2)."""
     return _transpose(x)
@@ -348,7 +357,7 @@ def _as_arrays(items):
     dt = np.result_type(*typed) if typed else None
 
     def convert(t):
-        a = np.asarray(t)
+        a = py_array(t, "concatenate")  # TF's dtypes for Python data
         if dt is None or (a.dtype.kind == "f" and dt.kind in "iub"):
             return asarray(a)
         return asarray(a, dtype=dt)
@@ -411,6 +420,7 @@ def _stack(tensors, axis, merged):
 # ----------------------------------------------------------------------------- reshaping
 
 
+@operands("x")
 def reshape(x, shape):
     """x with a new shape; ``shape`` may hold one -1 and values taken from ``K.shape``.
 
@@ -461,6 +471,7 @@ def _reshape(x, shape):
     return jnp.reshape(x, target)
 
 
+@operands("x")
 def permute_dimensions(x, pattern):
     """Transposes x to the axis order ``pattern`` (a permutation of all axes)."""
     xs = _shape(x)
@@ -477,14 +488,26 @@ def _permute(x, pattern):
     return jnp.transpose(asarray(x), pattern)
 
 
+@operands("x")
 def repeat_elements(x, rep, axis):
-    """Repeats each slice of x along ``axis`` ``rep`` times, like ``np.repeat``."""
+    """Repeats each slice of x along ``axis`` ``rep`` times, like ``np.repeat``.
+
+    A symbolic result carries ``_keras_shape`` (``None`` where the dim is unknown), as on
+    Keras 2.3.1's TF backend."""
     xs = _shape(x)
     axis = _norm_axis(axis, len(xs), "repeat_elements")
     rep = _scalar(_static_arg(rep), "repeat_elements", "rep")
     if rep < 0:
         raise ValueError(f"repeat_elements: rep must be >= 0, got {rep}.")
-    return _repeat_elements(x, rep, axis)
+    return _with_keras_shape(_repeat_elements(x, rep, axis))
+
+
+def _with_keras_shape(out):
+    """Sets ``_keras_shape`` (None where a dim is unknown) on a symbolic result, as Keras
+    2.3.1's TF ``repeat_elements`` does (and so ``resize_volumes``, built from it)."""
+    if isinstance(out, Tensor):
+        out._keras_shape = tuple(out.shape)
+    return out
 
 
 @op(name="repeat_elements")
@@ -492,6 +515,7 @@ def _repeat_elements(x, rep, axis):
     return jnp.repeat(asarray(x), rep, axis=axis)
 
 
+@operands("x")
 def repeat(x, n):
     """Turns a ``(batch, dim)`` tensor into ``(batch, n, dim)`` by copying each row."""
     xs = _shape(x)
@@ -509,18 +533,54 @@ def _repeat(x, n):
     return jnp.broadcast_to(x[:, None, :], (x.shape[0], n, x.shape[1]))
 
 
+_RANGE_DTYPES = ("int32", "int64", "float32", "float64")  # tf.range's dtype hierarchy
+
+
+def _range_dtype(v):
+    """The dtype TF's ``range`` gives an argument: Python ints int32 (int64 beyond its
+    range), Python floats float32, arrays and tensors their own dtype."""
+    v = static_value(v)
+    if isinstance(v, (np.generic, np.ndarray, jax.Array, Tensor)):
+        return np.dtype(v.dtype)
+    if isinstance(v, bool):
+        return np.dtype(bool)
+    if isinstance(v, int):
+        return np.dtype("int32" if -2**31 <= v < 2**31 else "int64")
+    if isinstance(v, float):
+        return np.dtype("float32")
+    dt = getattr(v, "dtype", None)
+    return np.dtype(dt) if dt is not None else np.asarray(v).dtype
+
+
 def arange(start, stop=None, step=1, dtype="int32"):
-    """A 1-D range like ``np.arange``, cast to ``dtype`` (default 'int32').
+    """A 1-D range like ``np.arange``; arguments must be known when the graph is built.
+
+    Dtypes follow Keras 2.3.1 on TF (``tf.range`` then a cast): the range takes the widest
+    dtype of its arguments in the order int32 < int64 < float32 < float64 (Python ints
+    count as int32, Python floats as float32), and is cast to ``dtype`` only when
+    ``dtype`` is not 'int32' (the default). So ``arange(2.5)`` and
+    ``arange(K.constant(3))`` are float32, ``arange(np.int64(4))`` is int64. Other
+    argument dtypes (bool, float16, ...) raise a TypeError, as TF does.
 
     With a single argument it is the stop; a negative single argument gives an empty
-    result. Arguments may be scalar tensors known when the graph is built.
+    result. Scalar tensors whose value is known when the graph is built (``K.constant``,
+    values derived from ``K.shape``) are accepted.
     """
     dt = config.check_dtype(dtype, "arange")
-    return _arange(_static_arg(start), _static_arg(stop), _static_arg(step), dt)
+    args = [start] if stop is None else [start, stop]
+    args.append(step)
+    kinds = [_range_dtype(a) for a in args]
+    bad = [k.name for k in kinds if k.name not in _RANGE_DTYPES]
+    if bad:
+        raise TypeError(f"arange: start, stop and step must be int32, int64, float32 or "
+                        f"float64 (as for TF's range); received dtypes {bad}.")
+    inferred = max(kinds, key=lambda k: _RANGE_DTYPES.index(k.name))
+    out = inferred if dt == np.dtype("int32") else dt
+    return _arange(_static_arg(start), _static_arg(stop), _static_arg(step), inferred, out)
 
 
 @op(name="arange")
-def _arange(start, stop, step, dt):
+def _arange(start, stop, step, inferred, dt):
     start = _scalar(start, "arange", "start", integer=False)
     step = _scalar(step, "arange", "step", integer=False)
     if stop is None:
@@ -529,13 +589,16 @@ def _arange(start, stop, step, dt):
         stop = _scalar(stop, "arange", "stop", integer=False)
     if step == 0:
         raise ValueError("arange: step must not be 0.")
-    return asarray(np.arange(start, stop, step).astype(dt))
+    values = np.arange(*(np.asarray(v).astype(inferred) for v in (start, stop, step)),
+                       dtype=inferred)
+    return asarray(values.astype(dt))
 
 
 class _TileRankError(ValueError, NotImplementedError):
     """Keras 2.3.1 raises NotImplementedError here; ValueError is jkb's convention."""
 
 
+@operands("x")
 def tile(x, n):
     """x repeated ``n[i]`` times along each axis ``i``.
 
@@ -572,11 +635,13 @@ def _flatten(x):
     return jnp.reshape(asarray(x), (-1,))
 
 
+@operands("x")
 def flatten(x):
     """x reshaped to 1-D."""
     return _flatten(x)
 
 
+@operands("x")
 def batch_flatten(x):
     """Keeps axis 0 and flattens the others: ``(batch, prod(rest))``."""
     if len(_shape(x)) < 1:
@@ -590,6 +655,7 @@ def _batch_flatten(x):
     return jnp.reshape(x, (x.shape[0], _math.prod(x.shape[1:])))
 
 
+@operands("x")
 def expand_dims(x, axis=-1):
     """Inserts a size-1 axis at ``axis``; -1 appends a new last axis."""
     axis = _norm_axis(axis, len(_shape(x)), "expand_dims", extra=1)
@@ -601,6 +667,7 @@ def _expand_dims(x, axis):
     return jnp.expand_dims(asarray(x), axis)
 
 
+@operands("x")
 def squeeze(x, axis):
     """Removes the size-1 axis ``axis``; an error if that axis is not of size 1."""
     xs = _shape(x)
@@ -627,8 +694,10 @@ def one_hot(indices, num_classes):
 
     Indices outside ``[0, num_classes)`` (negative ones included) give all-zero rows.
     """
+    if isinstance(indices, (list, tuple)):
+        indices = py_array(indices, "one_hot")
     dt = _dtype(indices)
-    if dt.kind not in "iub":
+    if dt.kind not in "iu":  # TF's OneHot takes integer indices only (not bool)
         raise TypeError(f"one_hot: indices must be integers, got dtype {dt.name}; use "
                         f"K.cast(indices, 'int32') first.")
     n = _scalar(_static_arg(num_classes), "one_hot", "num_classes")
@@ -642,6 +711,7 @@ def _one_hot(indices, n):
     return jax.nn.one_hot(asarray(indices), n, dtype=jnp.float32)
 
 
+@operands("x")
 def reverse(x, axes):
     """x flipped along ``axes`` (an int or a list of ints; negative values allowed)."""
     xs = _shape(x)
@@ -658,6 +728,7 @@ def _reverse(x, axes):
     return jnp.flip(asarray(x), axes)
 
 
+@operands("x")
 def slice(x, start, size):
     """The block of x starting at ``start`` with extent ``size`` (one entry per axis).
 
@@ -716,6 +787,7 @@ def _slice(x, start, size):
     return lax.slice(x, starts, ends)
 
 
+@operands("reference", "indices")
 def gather(reference, indices):
     """Rows of ``reference`` (along axis 0) picked by integer ``indices``.
 
@@ -753,6 +825,7 @@ def _gather(reference, indices):
     return jnp.where(mask, rows, jnp.zeros((), rows.dtype))
 
 
+@operands("x")
 def pattern_broadcast(x, broadcastable):
     """Theano's broadcast marking; here a validated identity.
 
@@ -807,6 +880,7 @@ def _pad(x, pads):
     return jnp.pad(asarray(x), pads)
 
 
+@operands("x")
 def temporal_padding(x, padding=(1, 1)):
     """Zero-pads axis 1 of a 3-D tensor by ``(left, right)``."""
     _check_rank(x, 3, "temporal_padding")
@@ -829,6 +903,7 @@ def _spatial_padding(x, padding, data_format, n, opname):
     return _pad(x, pads)
 
 
+@operands("x")
 def spatial_2d_padding(x, padding=((1, 1), (1, 1)), data_format=None):
     """Zero-pads the two spatial axes of a 4-D tensor by ``((top, bottom), (left, right))``.
 
@@ -838,6 +913,7 @@ def spatial_2d_padding(x, padding=((1, 1), (1, 1)), data_format=None):
     return _spatial_padding(x, padding, data_format, 2, "spatial_2d_padding")
 
 
+@operands("x")
 def spatial_3d_padding(x, padding=((1, 1), (1, 1), (1, 1)), data_format=None):
     """Zero-pads the three spatial axes of a 5-D tensor by three (before, after) pairs."""
     return _spatial_padding(x, padding, data_format, 3, "spatial_3d_padding")
@@ -878,6 +954,7 @@ def _lerp_axis(x, axis, factor):
     return a + (b - a) * w
 
 
+@operands("x")
 def resize_images(x, height_factor, width_factor, data_format, interpolation="nearest"):
     """Upsamples a 4-D tensor by integer height/width factors.
 
@@ -911,6 +988,7 @@ def _resize_images(x, hf, wf, axes, interpolation):
     return y.astype(out_dt)
 
 
+@operands("x")
 def resize_volumes(x, depth_factor, height_factor, width_factor, data_format):
     """Upsamples a 5-D tensor by integer depth/height/width factors (repetition)."""
     _check_rank(x, 5, "resize_volumes")
@@ -918,7 +996,7 @@ def resize_volumes(x, depth_factor, height_factor, width_factor, data_format):
     factors = _factors((depth_factor, height_factor, width_factor),
                        ("depth_factor", "height_factor", "width_factor"), "resize_volumes")
     first = 2 if fmt == "channels_first" else 1
-    return _resize_volumes(x, factors, first)
+    return _with_keras_shape(_resize_volumes(x, factors, first))
 
 
 @op(name="resize_volumes")

@@ -22,7 +22,7 @@ import numpy as np
 from jax.experimental import multihost_utils
 from jax.tree_util import DictKey, GetAttrKey
 
-from .core import Tensor, Variable, _Tracer, reset_uids
+from .core import Tensor, Variable, _Tracer, host_array, reset_uids
 
 __all__ = [
     "State", "Session", "update", "update_add", "update_sub", "moving_average_update",
@@ -400,13 +400,15 @@ def clear_session() -> None:
 
 def get_value(x) -> np.ndarray:
     """The value of a variable (or any tensor) as a NumPy array (a copy)."""
+    if x is None:
+        raise ValueError("get_value: received None; expected a variable or a tensor.")
     if isinstance(x, Variable):
         v = get_session().read(x)
         return np.array(v.todense()) if hasattr(v, "todense") else to_host(v)
     if isinstance(x, Tensor):
         from .function import eval as _eval
         return _eval(x)
-    return np.array(x)
+    return np.array(host_array(x, "get_value"))
 
 
 def to_host(a) -> np.ndarray:
@@ -431,7 +433,7 @@ def _host_value(x: Variable, value) -> jax.Array:
         raise TypeError(f"set_value: got a traced value for {x.name} (inside jax.jit/grad/"
                         "vmap); the session only stores concrete arrays. Use "
                         "jkb.state.update on an explicit State inside transformations.")
-    value = np.asarray(value)
+    value = np.asarray(host_array(value, "set_value", f"value for {x.name}"))  # None raises
     if value.shape != tuple(x.shape):
         if value.size == 1 or value.ndim == 0:
             value = np.broadcast_to(value.reshape(()), x.shape)

@@ -4,14 +4,26 @@ from __future__ import annotations
 
 import contextlib
 import math as _math
+import operator
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
 from . import config, distribute
-from .core import Constant, Placeholder, Tensor, Variable, _scoped, _Tracer, op
+from .core import (
+    Constant,
+    Placeholder,
+    Tensor,
+    Variable,
+    _scoped,
+    _Tracer,
+    host_array,
+    op,
+    operands,
+)
 from .core import is_tensor as is_tensor
+from .core import py_array as core_py_array
 from .state import get_session
 
 __all__ = [
@@ -39,6 +51,7 @@ def _concrete(value, dtype, op_name):
     if hasattr(value, "todense") and not isinstance(value, jax.Array):
         from .sparse import to_bcoo
         return to_bcoo(value, dtype)
+    value = host_array(value, op_name, "initial value")  # None/objects/ragged raise
     try:
         with jax.ensure_compile_time_eval():  # concrete even when called inside a trace
             return jnp.array(np.asarray(value), dtype=dtype)  # always a copy we own
@@ -52,7 +65,8 @@ _var_names = {}
 def variable(value, dtype=None, name=None, constraint=None, trainable=True):
     """A mutable variable initialized from ``value`` (array, scalar, list or tensor).
 
-    ``dtype=None`` means ``floatx()``, even for integer values.
+    ``dtype=None`` means ``floatx()``, even for integer values. ``None``, objects,
+    strings and ragged lists raise (TypeError / ValueError) and create nothing.
     """
     dt = _dtype(dtype, "variable")
     array = _concrete(value, dt, "variable")
@@ -83,9 +97,15 @@ def placeholder(shape=None, ndim=None, dtype=None, sparse=False, name=None):
 
 
 def constant(value, dtype=None, shape=None, name=None):
-    """An immutable tensor; a scalar is broadcast to ``shape``, an array reshaped to it."""
+    """An immutable tensor; a scalar is broadcast to ``shape``, an array reshaped to it.
+
+    ``dtype=None`` means ``floatx()``. ``None``, objects, strings and ragged lists raise.
+    """
     dt = _dtype(dtype, "constant")
-    array = np.asarray(value, dtype=dt)
+    if isinstance(value, Tensor):
+        from .function import eval as _eval
+        value = _eval(value)
+    array = np.asarray(host_array(value, "constant"), dtype=dt)
     if shape is not None:
         shape = tuple(shape)
         if array.size == 1:
@@ -99,45 +119,60 @@ def constant(value, dtype=None, shape=None, name=None):
         return Constant(jnp.array(array), name=name)
 
 
-def _shape_tuple(shape) -> tuple:
+def _shape_tuple(shape, op_name: str) -> tuple:
     """An int or a sequence of ints (NumPy ints, folded shape values) as a tuple."""
     if isinstance(shape, Tensor):
         from .function import eval as _eval
         shape = _eval(shape)
-    return tuple(int(d) for d in np.asarray(shape).reshape(-1))
+    a = np.asarray(host_array(shape, op_name, "shape"))
+    if a.size and a.dtype.kind not in "iu":
+        raise TypeError(f"{op_name}: expected a shape of ints, received {shape!r:.60}.")
+    return tuple(int(d) for d in a.reshape(-1))
 
 
 def zeros(shape, dtype=None, name=None):
     """A zero-filled *variable* (updatable, as optimizers' slots need)."""
     dt = _dtype(dtype, "zeros")
-    return variable(np.zeros(_shape_tuple(shape), dt), dtype=dt, name=name)
+    return variable(np.zeros(_shape_tuple(shape, "zeros"), dt), dtype=dt, name=name)
 
 
 def ones(shape, dtype=None, name=None):
     """A one-filled *variable*."""
     dt = _dtype(dtype, "ones")
-    return variable(np.ones(_shape_tuple(shape), dt), dtype=dt, name=name)
+    return variable(np.ones(_shape_tuple(shape, "ones"), dt), dtype=dt, name=name)
 
 
 def eye(size, dtype=None, name=None):
     """An identity-matrix variable; ``size`` is n or a pair (n, m)."""
     dt = _dtype(dtype, "eye")
     n, m = (size, size) if np.ndim(size) == 0 else tuple(size)
-    return variable(np.eye(int(n), int(m), dtype=dt), dtype=dt, name=name)
+    try:
+        n, m = operator.index(n), operator.index(m)
+    except TypeError:
+        raise TypeError(f"eye: size must be an int or a pair of ints, received "
+                        f"{size!r:.60}.") from None
+    return variable(np.eye(n, m, dtype=dt), dtype=dt, name=name)
 
 
 def _full_like(x, value, dtype, op_name):
-    dt = _dtype(dtype, op_name)
-    return op(lambda x: jnp.full(jnp.shape(x), value, dt), name=op_name)(x)
+    if not isinstance(x, (Tensor, _Tracer, np.ndarray, jax.Array)):
+        x = core_py_array(x, op_name)  # Python data: TF's dtypes; None/objects raise
+    dt = None if dtype is None else config.check_dtype(dtype, op_name)
+    return op(lambda x: jnp.full(jnp.shape(x), value, dt or jnp.result_type(x)),
+              name=op_name)(x)
 
 
 def zeros_like(x, dtype=None, name=None):
-    """Zeros of x's shape, dtype ``floatx()`` unless given (not x's dtype)."""
+    """Zeros of x's shape, of x's dtype unless ``dtype`` is given.
+
+    Keras 2.3.1 documents "None uses the dtype of x" (as ``tf.zeros_like`` does); its own
+    code gave ``floatx()`` (see the README's "Where jkb differs").
+    """
     return _full_like(x, 0, dtype, "zeros_like")
 
 
 def ones_like(x, dtype=None, name=None):
-    """Ones of x's shape, dtype ``floatx()`` unless given."""
+    """Ones of x's shape, of x's dtype unless ``dtype`` is given (see ``zeros_like``)."""
     return _full_like(x, 1, dtype, "ones_like")
 
 
@@ -146,6 +181,7 @@ def _identity(x):
     return jnp.asarray(x)
 
 
+@operands("x")
 def identity(x, name=None):
     """A new tensor (a distinct object) with x's value."""
     return _identity(x)
@@ -177,14 +213,18 @@ def is_sparse(x) -> bool:
 
 
 def int_shape(x):
-    """Static shape (ints and None); ``_keras_shape`` wins when Keras set one."""
+    """Static shape (ints and None); ``_keras_shape`` wins when Keras set one.
+
+    Values without a shape (None, Python numbers and lists, other objects) raise a
+    TypeError, as TF's ``x.shape`` does."""
     ks = getattr(x, "_keras_shape", None)
     if ks is not None and isinstance(x, Tensor):
         return tuple(ks)
-    try:
-        return tuple(None if d is None else int(d) for d in x.shape)
-    except (AttributeError, TypeError):
-        return None
+    shape = getattr(x, "shape", None)
+    if shape is None:
+        raise TypeError(f"int_shape: expected a tensor or an array, received "
+                        f"{type(x).__name__} {x!r:.60}.")
+    return tuple(None if d is None else int(d) for d in shape)
 
 
 def ndim(x):
@@ -195,12 +235,15 @@ def ndim(x):
 
 def dtype(x) -> str:
     """The dtype name, e.g. 'float32'."""
+    if getattr(x, "dtype", None) is None:
+        raise TypeError(f"dtype: expected a tensor or an array, received "
+                        f"{type(x).__name__} {x!r:.60}.")
     return np.dtype(x.dtype).name
 
 
 def count_params(x):
-    """Static number of elements of x."""
-    return np.prod(int_shape(x))
+    """Static number of elements of x (a NumPy int, as in Keras 2.3.1)."""
+    return np.prod(int_shape(x), dtype=np.int64)
 
 
 get_variable_shape = int_shape
@@ -211,9 +254,18 @@ def _shape(x):
     return np.asarray(jnp.shape(x), dtype=np.int32)
 
 
+def _data(x, op_name):
+    """Tensors and arrays as they are; Python data checked and converted (TF's dtypes)."""
+    if isinstance(x, (Tensor, _Tracer, jax.Array)) or hasattr(x, "todense"):
+        return x
+    if isinstance(x, np.ndarray):
+        return host_array(x, op_name, "x")  # object arrays raise
+    return core_py_array(x, op_name)
+
+
 def shape(x):
     """The shape of x as a 1-D int32 vector; static under jit, so it can feed reshape."""
-    return _shape(x)
+    return _shape(_data(x, "shape"))
 
 
 @op(name="size", shape_only=True)
@@ -223,7 +275,7 @@ def _size(x):
 
 def size(x, name=None):
     """Number of elements of x, as an int32 scalar."""
-    return _size(x)
+    return _size(_data(x, "size"))
 
 
 def is_symbolic(x) -> bool:

@@ -52,7 +52,7 @@ def test_floatx_read_at_call_time_by_ops():
     K.set_floatx("float64")
     assert K.dtype(K.placeholder((2,))) == "float64"
     assert K.dtype(K.variable([1, 2])) == "float64"
-    assert K.dtype(K.zeros_like(K.placeholder((2,), dtype="int32"))) == "float64"
+    assert K.dtype(K.sigmoid(K.placeholder((2,), dtype="int32"))) == "float64"
     assert K.eval(K.random_normal((2,))).dtype == np.float64
     K.set_floatx("float16")
     assert K.dtype(K.constant(1.0)) == "float16"

@@ -428,12 +428,47 @@ def test_local_conv1d(steps, k, s, dtype):
           lambda a, b: ref_local1d(a, b, k, s), x, w, none=["batch", None], **TOL[dtype])
 
 
-def test_local_conv1d_reads_channels_last_whatever_data_format():
+def _local1d_cf_kernel(w, k, channels):
+    """A channels_last kernel (L, k * in, F) flattened as (in, k) for channels_first."""
+    length, _, filters = w.shape
+    return w.reshape(length, k, channels, filters).transpose(0, 2, 1, 3).reshape(
+        length, channels * k, filters)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_local_conv1d_channels_first(dtype):
+    # (batch, in, steps) input, patches flattened as (in, k), (batch, filters, L) output:
+    # the same numbers as channels_last on transposed data.
+    x, w = rand(2, 7, 3, dtype=dtype), rand(3, 9, 2, dtype=dtype)
+    want = np.moveaxis(ref_local1d(x, w, 3, 2), -1, 1)
+    w_cf = _local1d_cf_kernel(w, 3, 3)
+    check(lambda a, b: K.local_conv1d(a, b, (3,), (2,), CF),
+          lambda a, b: want, np.moveaxis(x, -1, 1), w_cf, none=["batch", None],
+          **TOL[dtype])
+
+
+def test_local_conv1d_data_format_none_is_channels_last():
+    # Keras 2.3.1's LocallyConnected1D passes no data format and feeds channels_last data,
+    # whatever image_data_format() says.
     x, w = rand(2, 7, 3), rand(3, 9, 2)
     want = ref_local1d(x, w, 3, 2)
-    for df in (CF, CL, None):
+    K.set_image_data_format(CF)
+    for df in (None, CL):
         np.testing.assert_allclose(K.local_conv1d(x, w, (3,), (2,), df), want,
                                    **TOL["float32"])
+    with pytest.raises(ValueError, match="kernel_size"):
+        K.local_conv1d(x, w, (3,), (2,), CF)  # (2, 7, 3) read as 7 channels
+
+
+def test_local_conv_integers_keep_their_dtype():
+    # TF builds the locally connected ops from matmul, which takes integers.
+    x = np.arange(2 * 5 * 2).reshape(2, 5, 2).astype("int32")
+    w = np.ones((2, 6, 1), "int32")
+    got = K.local_conv1d(x, w, (3,), (2,))
+    assert got.dtype == np.int32
+    np.testing.assert_array_equal(got, ref_local1d(x.astype("f8"), w.astype("f8"), 3, 2))
+    with pytest.raises(TypeError, match="local_conv1d"):
+        K.local_conv1d(x > 3, w > 0, (3,), (2,))
 
 
 @pytest.mark.parametrize("spatial,ks,s,df,dtype", grid([

@@ -164,7 +164,7 @@ def test_eye_and_like_ops():
     np.testing.assert_array_equal(K.get_value(K.eye((2, 4), dtype="float64")), np.eye(2, 4))
     x = K.placeholder((None, 3), dtype="int32")
     z = K.zeros_like(x)
-    assert K.dtype(z) == "float32" and z.shape == (None, 3)  # floatx, not x's dtype
+    assert K.dtype(z) == "int32" and z.shape == (None, 3)  # x's dtype (test_fidelity.py)
     got = K.function([x], [z, K.ones_like(x, dtype="int64")])([np.ones((2, 3))])
     np.testing.assert_array_equal(got[0], np.zeros((2, 3)))
     assert got[1].dtype == np.int64 and got[1].sum() == 6
