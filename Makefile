@@ -10,7 +10,9 @@ STAMP := $(VENV)/.jkb-installed
 endif
 PYTEST_ARGS ?=
 
-.PHONY: install demo test test-fast bench lint clean
+PEERS_VENV ?= .venv-peers
+
+.PHONY: install demo test test-fast bench bench-peers-venv lint clean
 
 install: $(STAMP)
 
@@ -33,8 +35,15 @@ test-fast: install
 bench: install
 	$(PY) benchmarks/run_all.py $(BENCH_ARGS)
 
+# TensorFlow + tf_keras for the peer rows of `make bench`, in an environment of their own
+# (TensorFlow 2.21 needs Keras 3, which would replace Keras 2.3.1); benchmarks/peers.py
+# finds $(PEERS_VENV)/bin/python by itself.
+bench-peers-venv:
+	@test -x $(PEERS_VENV)/bin/python || python3 -m venv $(PEERS_VENV)
+	$(PEERS_VENV)/bin/python -m pip install -q -e '.[bench-peers]'
+
 lint: install
 	$(PY) -m ruff check jkb tests examples benchmarks
 
 clean:
-	rm -rf $(VENV) .pytest_cache build *.egg-info
+	rm -rf $(VENV) $(PEERS_VENV) .pytest_cache build *.egg-info

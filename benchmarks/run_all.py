@@ -21,7 +21,7 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 BENCHMARKS = ["retrace", "kfunction_overhead", "eager_ops", "train_step", "keras_fit",
-              "memory", "compile_cache", "data_parallel"]
+              "memory", "compile_cache", "data_parallel", "conv_pieces", "peers"]
 
 
 def _parse_line(line: str) -> dict:
@@ -74,19 +74,26 @@ def main(argv=None):
     if unknown:
         p.error(f"unknown benchmark(s) {sorted(unknown)}; choose from {BENCHMARKS}")
 
+    env = dict(os.environ)  # before importing jkb, which may add to XLA_FLAGS
+    if os.path.dirname(HERE) not in sys.path:  # this checkout's jkb, as the scripts use
+        sys.path.insert(0, os.path.dirname(HERE))
     import jax
+
+    import jkb
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     ncpu = os.cpu_count()
+    info = jkb.platform.cpu_info()
     print(f"# jkb benchmarks, mode={mode}; jax {jax.__version__}; "
-          f"device {jax.devices()[0].device_kind}; {ncpu} CPUs; load average {load:.1f}",
-          flush=True)
+          f"device {jax.devices()[0].device_kind}; {ncpu} CPUs ({info['usable_cpus']} usable, "
+          f"cgroup quota {info['cgroup_cpus']}); load average {load:.1f}", flush=True)
+    print(f"# XLA flags: {jkb.platform.xla_flags_status()}; malloc: "
+          f"{jkb.platform.malloc_status()}", flush=True)
     if mode == "quick":
         print("# --quick: fewer repeats; the large/ memory / cache figures use smaller sizes "
               "(see each row's note)", flush=True)
     if load > (ncpu or 1):
         print(f"# warning: load average {load:.1f} > {ncpu} CPUs: other processes compete; "
               "ratios of dispatch-bound figures are noisy", flush=True)
-    env = dict(os.environ)
     env.setdefault("KERAS_BACKEND", "jkb")
     env["PYTHONPATH"] = os.pathsep.join(
         [HERE, os.path.dirname(HERE)] + ([env["PYTHONPATH"]] if env.get("PYTHONPATH") else []))

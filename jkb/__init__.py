@@ -5,6 +5,14 @@ Ops work on concrete arrays (returning ``jax.Array``) and on symbolic tensors (r
 graph nodes that ``K.function`` compiles with ``jax.jit``).
 """
 
+# First, before anything could start a JAX backend: XLA reads XLA_FLAGS once, when its first
+# backend starts; the allocator settings are best made before XLA allocates anything (see
+# jkb/platform.py; opt out with JKB_XLA_CPU_FLAGS=0 and JKB_CPU_MALLOC=0).
+from . import platform as _platform
+
+_platform.configure_xla_flags()
+_platform.configure_malloc()
+
 from . import checkpoint, config, distribute
 from .config import (
     cast_to_floatx,

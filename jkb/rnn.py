@@ -16,6 +16,7 @@ import numpy as np
 from jax import lax
 
 from . import config
+from . import platform as _platform
 from .core import (
     MixedTraceError,
     Tensor,
@@ -89,9 +90,10 @@ class _Body:
         self.fn, self.graph = fn, graph
 
     def call(self, captures, *args):
-        if self.graph is not None:
-            return self.graph.evaluate(captures, *args)
-        out = self.fn(*args)
+        with _platform.loop_body():
+            if self.graph is not None:
+                return self.graph.evaluate(captures, *args)
+            out = self.fn(*args)
         if _has_tensor_leaf(out):
             raise _NeedsGraph()
         return out
@@ -329,9 +331,10 @@ def rnn(step_function, inputs, initial_states, go_backwards=False, mask=None,
         except (_NeedsGraph, MixedTraceError):
             pass  # the step captured symbolic tensors: record it as a subgraph
 
-    graph = Subgraph(lambda x, s, c: step_function(x, list(s) + list(c)),
-                     _Spec(in_shape[:1] + in_shape[2:], _dtype_of(inputs)),
-                     [_spec_of(s) for s in states], [_spec_of(c) for c in constants])
+    with _platform.loop_body():
+        graph = Subgraph(lambda x, s, c: step_function(x, list(s) + list(c)),
+                         _Spec(in_shape[:1] + in_shape[2:], _dtype_of(inputs)),
+                         [_spec_of(s) for s in states], [_spec_of(c) for c in constants])
     last, outputs, new_states = _rnn_op(graph.captures, inputs, states, mask, constants,
                                         _Body(graph=graph), go_backwards)
     if graph._uses_learning_phase:
@@ -384,7 +387,8 @@ def map_fn(fn, elems, name=None, dtype=None):
             return _map_impl(None, elems, _Body(fn=fn), dt)
         except (_NeedsGraph, MixedTraceError):
             pass
-    graph = Subgraph(fn, _elem_spec(elems))
+    with _platform.loop_body():
+        graph = Subgraph(fn, _elem_spec(elems))
     return _map_op(graph.captures, elems, _Body(graph=graph), dt)
 
 
@@ -440,7 +444,8 @@ def _fold(opname, fn, elems, initializer, reverse):
             return _fold_impl(None, elems, initializer, _Body(fn=fn), reverse)
         except (_NeedsGraph, MixedTraceError):
             pass
-    graph = Subgraph(fn, acc_spec, _Spec(e_shape[1:], _dtype_of(elems)))
+    with _platform.loop_body():
+        graph = Subgraph(fn, acc_spec, _Spec(e_shape[1:], _dtype_of(elems)))
     if len(graph.outputs) != 1:
         raise ValueError(f"{opname}: fn must return one tensor (the new accumulator), got "
                          f"{len(graph.outputs)} values.")

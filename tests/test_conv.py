@@ -387,6 +387,10 @@ POOL2D = [  # (spatial, pool, strides, padding)
     ((6, 6), (2, 2), (2, 2), "valid"), ((5, 7), (2, 2), (2, 2), "same"),
     ((5, 6), (3, 2), (1, 1), "same"), ((7, 5), (3, 3), (2, 1), "valid"),
     ((7, 8), (2, 3), (3, 2), "same"), ((4, 5), (1, 1), (3, 3), "same"),
+    # non-overlapping windows (strided slices on the CPU): odd sizes, split 'same' padding,
+    # strides beyond the window, the (k, 1) windows of Keras' 1-D pooling
+    ((7, 8), (3, 2), (3, 4), "same"), ((7, 7), (3, 3), (3, 3), "same"),
+    ((7, 5), (2, 2), (2, 2), "valid"), ((9, 1), (2, 1), (2, 1), "same"),
 ]
 
 
@@ -396,6 +400,80 @@ def test_pool2d(spatial, pool, s, padding, mode, df, dtype):
     x = rand(*xshape(2, spatial, 3, df), dtype=dtype)
     check(lambda a: K.pool2d(a, pool, s, padding, df, mode),
           lambda a: ref_pool(a, pool, s, padding, df, mode), x, **TOL[dtype])
+
+
+@pytest.fixture(params=["cpu", "lax"])
+def conv_formulation(request, monkeypatch):
+    """Runs a test with the CPU formulations of the convolutions and with the plain lax
+    ones other platforms use (chosen by making jkb believe it traces for a GPU)."""
+    if request.param == "lax":
+        monkeypatch.setattr(K.platform, "platform", lambda: "gpu")
+    return request.param
+
+
+@pytest.fixture(params=["cpu", "reduce_window"])
+def pool_formulation(request, monkeypatch):
+    """Runs a test with the CPU formulation of pooling and with the one other platforms
+    use (``lax.reduce_window``, chosen by making jkb believe it traces for a GPU)."""
+    if request.param == "reduce_window":
+        monkeypatch.setattr(K.platform, "platform", lambda: "gpu")
+    return request.param
+
+
+@pytest.mark.parametrize("spatial,pool,s,padding,mode,df,dtype", grid([
+    ((7, 5), (2, 2), (2, 2), "same", "max"), ((6, 7), (3, 2), (3, 2), "valid", "avg"),
+]))
+def test_pool2d_formulations_agree(spatial, pool, s, padding, mode, df, dtype,
+                                   pool_formulation):
+    x = rand(*xshape(2, spatial, 3, df), dtype=dtype)
+    check(lambda a: K.pool2d(a, pool, s, padding, df, mode),
+          lambda a: ref_pool(a, pool, s, padding, df, mode), x, **TOL[dtype])
+
+
+def ref_max_pool_grad(x, g, pool, strides, padding, df):
+    """d sum(g * max_pool(x)) / dx: each window's g goes to its first maximum (row-major
+    order over the window's real cells), as in TF."""
+    xl, gl = to_last(x, df), to_last(g, df)
+    sizes = xl.shape[1:-1]
+    pads = tf_pads(sizes, pool, strides, (1,) * len(pool), padding)
+    dx = np.zeros_like(xl)
+    for b in range(xl.shape[0]):
+        for c in range(xl.shape[-1]):
+            for idx in np.ndindex(*gl.shape[1:-1]):
+                cells = [range(max(i * s - lo, 0), min(i * s - lo + k, n))
+                         for i, s, (lo, _), k, n in zip(idx, strides, pads, pool, sizes)]
+                cells = list(itertools.product(*cells))
+                vals = [xl[(b,) + cell + (c,)] for cell in cells]
+                dx[(b,) + cells[int(np.argmax(vals))] + (c,)] += gl[(b,) + idx + (c,)]
+    return from_last(dx, df)
+
+
+@pytest.mark.parametrize("n,spatial,pool,s,padding,df", [
+    (2, (6, 6), (2, 2), (2, 2), "valid", CL), (2, (7, 5), (2, 2), (2, 2), "same", CF),
+    (2, (7, 7), (3, 3), (3, 3), "same", CL), (2, (8, 3), (2, 1), (2, 1), "valid", CL),
+    (2, (6, 7), (3, 2), (2, 1), "same", CL),  # overlapping: reduce_window everywhere
+    (3, (4, 5, 4), (2, 2, 2), (2, 2, 2), "same", CF),
+])
+def test_max_pool_gradient_goes_to_the_first_maximum(n, spatial, pool, s, padding, df,
+                                                      pool_formulation):
+    # Few distinct values: ties everywhere, before and after ReLU (negative values become
+    # tied zeros whose ReLU derivative is 0). No exact zeros, where ReLU's derivative is a
+    # convention of its own.
+    pre = RNG.choice([-2.0, -1.0, 1.0, 2.0], size=xshape(2, spatial, 3, df))
+    pool_fn = K.pool2d if n == 2 else K.pool3d
+    out_shape = pool_fn(pre, pool, s, padding, df).shape
+    g = RNG.uniform(0.5, 1.5, size=out_shape)
+
+    def loss(a, with_relu):
+        h = K.relu(a) if with_relu else a
+        return jnp.sum(pool_fn(h, pool, s, padding, df, "max") * g)
+
+    got = jax.jit(jax.grad(loss), static_argnums=1)(pre, False)
+    np.testing.assert_allclose(got, ref_max_pool_grad(pre, g, pool, s, padding, df))
+    h = np.maximum(pre, 0)
+    want = (pre > 0) * ref_max_pool_grad(h, g, pool, s, padding, df)
+    got = jax.jit(jax.grad(loss), static_argnums=1)(pre, True)
+    np.testing.assert_allclose(got, want)
 
 
 def test_pool2d_int_max_and_unknown_dims():
@@ -409,6 +487,7 @@ def test_pool2d_int_max_and_unknown_dims():
     ((5, 4, 5), (2, 3, 2), (2, 1, 2), "same", "avg"),
     ((3, 5, 4), (3, 2, 2), (1, 2, 3), "same", "max"),
     ((4, 3, 5), (2, 2, 3), (3, 1, 2), "same", "avg"),
+    ((5, 4, 3), (2, 2, 2), (2, 2, 2), "same", "avg"),
 ]))
 def test_pool3d(spatial, pool, s, padding, mode, df, dtype):
     x = rand(*xshape(2, spatial, 2, df), dtype=dtype)
@@ -523,24 +602,66 @@ GRAD_CASES = {
 
 
 @pytest.mark.parametrize("name", sorted(GRAD_CASES))
-def test_conv_gradients(name):
+def test_conv_gradients(name, conv_formulation):
     fn, shapes = GRAD_CASES[name]
     args = [rand(*s, dtype="float64") for s in shapes]
     # jitted: check_grads calls it many times, and the op must also trace under jit
-    check_grads(jax.jit(fn), args, order=1, modes=["rev"])
+    check_grads(jax.jit(fn), args, order=1, modes=["rev", "fwd"])
+
+
+@pytest.mark.parametrize("case", [
+    # few input channels, channels_last: the kernel gradient by patches on the CPU
+    (lambda x, k: K.conv2d(x, k, (2, 1), "same", dilation_rate=(1, 1)),
+     [(2, 5, 6, 3), (3, 2, 3, 4)]),
+    (lambda x, k: K.conv1d(x, k, 1, "causal", dilation_rate=2), [(2, 7, 1), (3, 1, 2)]),
+    (lambda x, k: K.conv3d(x, k, (1, 2, 1), "valid"), [(1, 4, 5, 3, 2), (2, 2, 2, 2, 3)]),
+    # more input channels and a batch of 16 or more: the kernel gradient by batch chunks
+    (lambda x, k: K.conv2d(x, k, (2, 1), "same", dilation_rate=(1, 1)),
+     [(16, 5, 4, 6), (3, 2, 6, 5)]),
+    (lambda x, k: K.conv1d(x, k, 1, "causal", dilation_rate=2), [(19, 7, 5), (3, 5, 2)]),
+    # depthwise convolutions: shifted copies times per-channel weights on the CPU
+    (lambda x, k: K.depthwise_conv2d(x, k, (2, 1), "same", CF), [(2, 3, 5, 6), (3, 2, 3, 2)]),
+    (lambda x, k, p: K.separable_conv2d(x, k, p, (1, 1), "valid", CL, (2, 1)),
+     [(2, 7, 5, 3), (2, 2, 3, 2), (1, 1, 6, 4)]),
+    (lambda x, k, p: K.separable_conv1d(x, k, p, 2, "same", CF), [(2, 3, 7), (3, 3, 1),
+                                                                  (1, 3, 2)]),
+    # a strided transposed convolution: its kernel gradient on a padded input on the CPU
+    (lambda x, k: K.conv2d_transpose(x, k, (2, 7, 5, 2), (2, 2), "same", CL, (1, 1)),
+     [(2, 4, 3, 3), (3, 2, 2, 3)]),
+    (lambda x, k: K.conv2d_transpose(x, k, (2, 3, 7, 8), (3, 2), "valid", CF, (1, 1)),
+     [(2, 3, 2, 3), (2, 3, 3, 3)]),
+])
+def test_conv_cpu_formulations_match_lax(case, monkeypatch):
+    """The CPU formulations give the values and first and second derivatives (both modes)
+    of the plain lax ones (what other platforms run)."""
+    fn, shapes = case
+    args = [rand(*s, dtype="float64") for s in shapes]
+    got = fn(*args)
+    argnums = tuple(range(len(args)))
+    grads = jax.grad(lambda *a: jnp.sum(fn(*a) ** 2), argnums=argnums)(*args)
+    check_grads(jax.jit(fn), args, order=2, modes=["rev", "fwd"])
+    monkeypatch.setattr(K.platform, "platform", lambda: "gpu")
+    np.testing.assert_allclose(got, fn(*args), rtol=1e-12)
+    want = jax.grad(lambda *a: jnp.sum(fn(*a) ** 2), argnums=argnums)(*args)
+    for g, w in zip(grads, want):
+        np.testing.assert_allclose(g, w, rtol=1e-10, atol=1e-12)
 
 
 @pytest.mark.parametrize("mode,order", [("avg", 2), ("max", 1)])
-@pytest.mark.parametrize("pool", ["pool2d", "pool3d"])
+@pytest.mark.parametrize("pool", ["pool2d", "pool3d", "pool2d_blocks", "pool3d_blocks"])
 def test_pool_gradients(mode, order, pool):
     # distinct values so that max pooling's gradient is well defined
-    if pool == "pool2d":
+    if pool.startswith("pool2d"):
         x = RNG.permutation(2 * 5 * 5).reshape(2, 5, 5, 1).astype("float64") / 10
-        fn = lambda a: K.pool2d(a, (2, 3), (2, 2), "same", CL, mode)  # noqa: E731
+        size = (2, 2) if pool.endswith("blocks") else (2, 3)
+        fn = lambda a: K.pool2d(a, size, (2, 2), "same", CL, mode)  # noqa: E731
     else:
         x = RNG.permutation(3 * 4 * 5).reshape(1, 1, 3, 4, 5).astype("float64") / 10
-        fn = lambda a: K.pool3d(a, (2, 2, 2), (1, 2, 2), "same", CF, mode)  # noqa: E731
-    check_grads(jax.jit(fn), [x], order=order, modes=["rev"], eps=1e-3)
+        s = (2, 2, 2) if pool.endswith("blocks") else (1, 2, 2)
+        fn = lambda a: K.pool3d(a, (2, 2, 2), s, "same", CF, mode)  # noqa: E731
+    modes = ["rev", "fwd"] if pool.endswith("blocks") else ["rev"]
+    check_grads(jax.jit(fn), [x], order=2 if pool.endswith("blocks") else order, modes=modes,
+                eps=1e-3)
 
 
 # ----------------------------------------------------------------------------- errors
