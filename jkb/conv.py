@@ -463,20 +463,25 @@ def _spread_conv(x, flipped, strides, tpads, dilation, data_format):
     return _spread_conv_dilated(x, flipped, strides, tpads, dilation, data_format)
 
 
-def _spread_conv_jvp(strides, tpads, dilation, data_format, primals, tangents):
-    (x, flipped), (tx, tk) = primals, tangents
-    args = (strides, tpads, dilation, data_format)
-    y = _spread_conv_dilated(x, flipped, *args)
-    t = None
-    if type(tk) is not _SymbolicZero:
-        t = _spread_conv_padded(x, tk, *args)
-    if type(tx) is not _SymbolicZero:
-        tdx = _spread_conv_dilated(tx, flipped, *args)
-        t = tdx if t is None else t + tdx
-    return y, (jnp.zeros_like(y) if t is None else t)
+def _bilinear_jvp(product, in_kernel):
+    """The jvp rule of a product bilinear in ``(x, kernel)`` computed by ``product``, whose
+    tangent in the kernel is computed by ``in_kernel`` (the same product, formulated for
+    that derivative). Both are called as ``f(x, kernel, *nondiff_args)``."""
+    def jvp(*args):
+        *static, (x, kernel), (tx, tk) = args
+        y = product(x, kernel, *static)
+        t = None
+        if type(tk) is not _SymbolicZero:
+            t = in_kernel(x, tk, *static)
+        if type(tx) is not _SymbolicZero:
+            tdx = product(tx, kernel, *static)
+            t = tdx if t is None else t + tdx
+        return y, (jnp.zeros_like(y) if t is None else t)
+    return jvp
 
 
-_spread_conv.defjvp(_spread_conv_jvp, symbolic_zeros=True)
+_spread_conv.defjvp(_bilinear_jvp(_spread_conv_dilated, _spread_conv_padded),
+                    symbolic_zeros=True)
 
 
 _conv2d_transpose = op(_conv_transpose_fn, name="conv2d_transpose")
@@ -575,20 +580,9 @@ def _depthwise_cpu(x, kernel, strides, pads, dilation, data_format):
     return _depthwise_by_shifts(x, kernel, strides, pads, dilation, data_format)
 
 
-def _depthwise_cpu_jvp(strides, pads, dilation, data_format, primals, tangents):
-    (x, kernel), (tx, tk) = primals, tangents
-    args = (strides, pads, dilation, data_format)
-    y = _depthwise_by_shifts(x, kernel, *args)
-    t = None
-    if type(tk) is not _SymbolicZero:
-        t = _depthwise_lax(x, tk, *args)
-    if type(tx) is not _SymbolicZero:
-        tdx = _depthwise_by_shifts(tx, kernel, *args)
-        t = tdx if t is None else t + tdx
-    return y, (jnp.zeros_like(y) if t is None else t)
-
-
-_depthwise_cpu.defjvp(_depthwise_cpu_jvp, symbolic_zeros=True)
+# (a lambda: _depthwise_by_shifts is defined below)
+_depthwise_cpu.defjvp(_bilinear_jvp(lambda *a: _depthwise_by_shifts(*a), _depthwise_lax),
+                      symbolic_zeros=True)
 
 
 def _depthwise_by_shifts(x, kernel, strides, pads, dilation, data_format):
