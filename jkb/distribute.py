@@ -107,11 +107,6 @@ class Distribution:
                 self.batch_sharding(f.ndim), f))
         return out
 
-    def check(self, variables) -> None:
-        """Raises (naming the variable) unless every variable has a valid sharding."""
-        for v in variables:
-            self.variable_sharding(v)
-
     @contextlib.contextmanager
     def scope(self):
         """``with dist.scope():`` sets this distribution for the block, then restores."""
@@ -204,7 +199,6 @@ def set_distribution(dist: Distribution | None) -> None:
                         f"got {type(dist).__name__}.")
     if dist is not None:
         sess = get_session()
-        dist.check(sess.variables.values())
         place_state(sess, dist, sess.variables.values())
     _current = dist
 
@@ -213,15 +207,10 @@ def place_state(sess, dist: Distribution, variables) -> None:
     """Moves the values of ``variables`` (and the random state) in the live state
     of ``sess`` onto ``dist``'s shardings; arrays already there are left as they are."""
     st = sess._state
-    moved = {}
-    for v in variables:
-        a = st.values.get(v.uid)
-        if a is None:
-            continue
-        target = dist.variable_sharding(v)
-        if not _placed(a, target):
-            moved[v.uid] = _put(a, target, dist)
-    st.values.update(moved)
+    # Every sharding first: a layout error (naming the variable) then moves nothing.
+    targets = [(v.uid, dist.variable_sharding(v)) for v in variables if v.uid in st.values]
+    st.values.update({u: _put(st.values[u], t, dist) for u, t in targets
+                      if not _placed(st.values[u], t)})
     if not _placed(st.key, dist.replicated):
         st.key = _put(st.key, dist.replicated, dist)
     if not _placed(st.step, dist.replicated):

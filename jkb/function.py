@@ -119,7 +119,6 @@ class Function:
         # On a mesh: the state goes onto the distribution's shardings once, here (feeds on
         # each call); outputs come back whole on every process, new values keep their
         # variables' shardings (so donation reuses the buffers in place).
-        dist.check(self._read + self._written)
         distribute.place_state(get_session(), dist, self._read + self._written)
         self._consts = tuple(jax.device_put(self._consts, dist.replicated))
         self._fed_names = [p.name for p in self._fed]

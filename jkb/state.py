@@ -93,11 +93,14 @@ class State:
         return {u: (n if n is not None and count[n] == 1 else f"{n or ''}#{u}")
                 for u, n in names.items()}
 
-    def _resolve(self, var, op: str) -> int:
+    def _resolve(self, var, op: str, by_label: dict | None = None) -> int:
+        """The uid of a variable, uid or label; ``by_label`` (``{label: uid}``) saves
+        rebuilding the labels when resolving many keys."""
         if isinstance(var, Variable):
             return var.uid
         if isinstance(var, str):
-            by_label = {lab: u for u, lab in self.labels().items()}
+            if by_label is None:
+                by_label = {lab: u for u, lab in self.labels().items()}
             for name in (var, var + ":0"):  # TF-style names end in ":0"; either works
                 if name in by_label:
                     return by_label[name]
@@ -135,10 +138,7 @@ class State:
         by_label = ({lab: u for u, lab in self.labels().items()}
                     if any(isinstance(k, str) for k in new) else {})
         for k, value in new.items():
-            if isinstance(k, str) and (k in by_label or k + ":0" in by_label):
-                u = by_label[k if k in by_label else k + ":0"]
-            else:
-                u = self._resolve(k, "State.replace")
+            u = self._resolve(k, "State.replace", by_label)
             if u not in values:
                 raise KeyError(f"State.replace: variable {_describe(self, u)} is not in "
                                "this state.")
