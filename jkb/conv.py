@@ -172,7 +172,9 @@ def _conv_fn(x, kernel, strides, padding, data_format, dilation, groups, dtype, 
 
 # At most this many input channels, on the CPU, a convolution's kernel gradient (and
 # forward pass) is computed as a matmul with the input's patches: ``_conv_by_patches``.
-_PATCHES_MAX_IN = 4
+# Measured in the benchmark CNNs' training steps: with 1 input channel the patches won
+# (13.4 vs 14.5 ms a step), with 3 the chunked convolution did (42.5 vs 44.0 ms).
+_PATCHES_MAX_IN = 1
 
 
 def _conv_plan(kernel_shape, data_format, groups) -> str:
@@ -182,7 +184,7 @@ def _conv_plan(kernel_shape, data_format, groups) -> str:
       and both gradients. In XLA CPU's while loops the gradient convolutions (batch and
       channels swapped, kernel reversed) get no relayout and fall off the Eigen kernels:
       5-15 ms each for a ConvLSTM2D step of 8x20x20x16, about 100x the patches' matmuls.
-    * 'patches' with few input channels (the first layer of a CNN: 1 or 3 channels):
+    * 'patches' with one input channel (the first layer of a CNN of grey images):
       ``_conv_by_patches`` for the forward pass and the kernel gradient. There XLA computes
       the kernel gradient after transposing the output gradient (batch next to channels),
       which took longer than the convolution itself.
@@ -201,7 +203,10 @@ def _conv_plan(kernel_shape, data_format, groups) -> str:
 
 
 # ``_conv_chunked_dk``: chunks of at least this many examples, at most _CHUNKS of them.
-_CHUNK_MIN, _CHUNKS = 8, 8
+# Each chunk adds two transposes that XLA compiles as kernels of their own: 8 chunks ran a
+# CIFAR-sized CNN's step no faster than 4 but took 1.41 s to compile instead of 0.99 s (1
+# chunk: 0.73 s, and a 12% slower step).
+_CHUNK_MIN, _CHUNKS = 8, 4
 
 
 @functools.partial(jax.custom_jvp, nondiff_argnums=(2, 3, 4))
@@ -209,7 +214,7 @@ def _conv_chunked_dk(x, kernel, strides, pads, dilation):
     """A channels_last ``lax.conv_general_dilated`` whose kernel tangent is computed per
     chunk of the batch, so that its transpose, the kernel gradient, is a sum of per-chunk
     gradient convolutions. XLA CPU computes a kernel gradient after transposing x and dy
-    (batch next to channels); on chunks of 8-16 examples those transposes stay in cache:
+    (batch next to channels); on chunks of 8-32 examples those transposes stay in cache:
     the gradient took 0.75-0.92 of the whole-batch one in a training step's context
     (conv -> bias -> ReLU, shapes of the benchmark CNNs)."""
     return _conv_nhwc(x, kernel, strides, pads, dilation)

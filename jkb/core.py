@@ -744,6 +744,20 @@ def host_array(value, op_name: str, what: str = "value"):
     return a
 
 
+def owned_array(value, dtype=None) -> jax.Array:
+    """A new device buffer holding ``value`` (NumPy/host data or a concrete ``jax.Array``)
+    as ``dtype`` (default: its own, canonicalized), that nothing else references.
+
+    Casts happen on the host and the copy is a ``device_put``, so no XLA program is compiled
+    per shape (``jnp.array`` compiles one or two, 5-10 ms each on the CPU: the set-up of a
+    model, whose weights all differ in shape, paid them once per weight).
+    """
+    dt = jax.dtypes.canonicalize_dtype(value.dtype if dtype is None else dtype)
+    if isinstance(value, jax.Array) and value.dtype == dt:
+        return jax.device_put(value, may_alias=False)
+    return jax.device_put(np.asarray(value).astype(dt, copy=False), may_alias=False)
+
+
 def _short(x, limit=80) -> str:
     r = repr(x)
     return r if len(r) <= limit else r[:limit] + "..."

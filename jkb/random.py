@@ -49,7 +49,7 @@ import numpy as np
 from jax._src import core as _jcore
 
 from . import config
-from .core import Tensor, _Tracer, is_symbolic_input, op
+from .core import Tensor, _Tracer, is_symbolic_input, op, owned_array
 from .state import Session, get_session
 
 __all__ = [
@@ -178,7 +178,7 @@ def _host(k, host):
 
 
 def _out(a, dt):
-    return jnp.asarray(np.asarray(a).astype(dt))
+    return owned_array(a, dt)
 
 
 @op(name="random_normal")

@@ -22,7 +22,7 @@ import numpy as np
 from jax.experimental import multihost_utils
 from jax.tree_util import DictKey, GetAttrKey
 
-from .core import Tensor, Variable, _Tracer, host_array, reset_uids
+from .core import Tensor, Variable, _Tracer, host_array, owned_array, reset_uids
 
 __all__ = [
     "State", "Session", "update", "update_add", "update_sub", "moving_average_update",
@@ -450,7 +450,7 @@ def _placed_like(old, value: np.ndarray) -> jax.Array:
     if sharding is not None and len(sharding.device_set) > 1:
         return jax.device_put(value, sharding)
     with jax.ensure_compile_time_eval():  # concrete even when called inside a trace
-        return jnp.array(value)
+        return owned_array(value)
 
 
 def set_value(x: Variable, value) -> None:

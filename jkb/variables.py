@@ -21,6 +21,7 @@ from .core import (
     host_array,
     op,
     operands,
+    owned_array,
 )
 from .core import is_tensor as is_tensor
 from .core import py_array as core_py_array
@@ -54,7 +55,7 @@ def _concrete(value, dtype, op_name):
     value = host_array(value, op_name, "initial value")  # None/objects/ragged raise
     try:
         with jax.ensure_compile_time_eval():  # concrete even when called inside a trace
-            return jnp.array(np.asarray(value), dtype=dtype)  # always a copy we own
+            return owned_array(value, dtype)
     except (TypeError, ValueError) as e:
         raise TypeError(f"{op_name}: cannot make a {dtype} value from {value!r}: {e}") from e
 
@@ -116,7 +117,7 @@ def constant(value, dtype=None, shape=None, name=None):
             raise ValueError(f"constant: cannot reshape a value of {array.size} elements "
                              f"to shape {shape}.")
     with jax.ensure_compile_time_eval():  # a graph constant is concrete, even in a trace
-        return Constant(jnp.array(array), name=name)
+        return Constant(owned_array(array), name=name)
 
 
 def _shape_tuple(shape, op_name: str) -> tuple:

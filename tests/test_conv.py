@@ -610,11 +610,14 @@ def test_conv_gradients(name, conv_formulation):
 
 
 @pytest.mark.parametrize("case", [
-    # few input channels, channels_last: the kernel gradient by patches on the CPU
+    # one input channel, channels_last: the kernel gradient by patches on the CPU
+    (lambda x, k: K.conv2d(x, k, (2, 1), "same", dilation_rate=(1, 1)),
+     [(2, 5, 6, 1), (3, 2, 1, 4)]),
+    (lambda x, k: K.conv1d(x, k, 1, "causal", dilation_rate=2), [(2, 7, 1), (3, 1, 2)]),
+    (lambda x, k: K.conv3d(x, k, (1, 2, 1), "valid"), [(1, 4, 5, 3, 1), (2, 2, 2, 1, 3)]),
+    # three input channels and a small batch: lax on every platform
     (lambda x, k: K.conv2d(x, k, (2, 1), "same", dilation_rate=(1, 1)),
      [(2, 5, 6, 3), (3, 2, 3, 4)]),
-    (lambda x, k: K.conv1d(x, k, 1, "causal", dilation_rate=2), [(2, 7, 1), (3, 1, 2)]),
-    (lambda x, k: K.conv3d(x, k, (1, 2, 1), "valid"), [(1, 4, 5, 3, 2), (2, 2, 2, 2, 3)]),
     # more input channels and a batch of 16 or more: the kernel gradient by batch chunks
     (lambda x, k: K.conv2d(x, k, (2, 1), "same", dilation_rate=(1, 1)),
      [(16, 5, 4, 6), (3, 2, 6, 5)]),
@@ -645,6 +648,21 @@ def test_conv_cpu_formulations_match_lax(case, monkeypatch):
     want = jax.grad(lambda *a: jnp.sum(fn(*a) ** 2), argnums=argnums)(*args)
     for g, w in zip(grads, want):
         np.testing.assert_allclose(g, w, rtol=1e-10, atol=1e-12)
+
+
+def test_conv_plan_per_platform(monkeypatch):
+    """Which formulation a convolution gets: patches for one input channel and batch
+    chunks otherwise on the CPU (channels_last, no groups); lax everywhere else."""
+    from jkb import conv as C
+    monkeypatch.setattr(K.platform, "platform", lambda: "cpu")
+    assert C._conv_plan((3, 3, 1, 32), CL, 1) == "patches"
+    assert C._conv_plan((3, 3, 3, 32), CL, 1) == "chunked"
+    assert C._conv_plan((3, 3, 1, 32), CF, 1) == "lax"
+    assert C._conv_plan((3, 3, 1, 32), CL, 2) == "lax"
+    with K.platform.loop_body():
+        assert C._conv_plan((3, 3, 3, 32), CL, 1) == "loop"
+    monkeypatch.setattr(K.platform, "platform", lambda: "gpu")
+    assert C._conv_plan((3, 3, 1, 32), CL, 1) == "lax"
 
 
 @pytest.mark.parametrize("mode,order", [("avg", 2), ("max", 1)])
