@@ -67,6 +67,12 @@ def cases():
                                         lhs_dilation=(2, 2),
                                         dimension_numbers=("NHWC", "HWOI", "NHWC"))
 
+    def transpose3d(x, k):
+        # the same in 3-D, 2x in every spatial dim
+        return lax.conv_general_dilated(x, jnp.flip(k, (0, 1, 2)), (1, 1, 1), [(2, 1)] * 3,
+                                        lhs_dilation=(2, 2, 2),
+                                        dimension_numbers=("NDHWC", "DHWOI", "NDHWC"))
+
     def pool(mode, nd=2):
         def j(x, k=None):
             fn = K.pool2d if nd == 2 else K.pool3d
@@ -88,6 +94,10 @@ def cases():
         ("conv2d.strided", (64, 32, 32, 32), (3, 3, 32, 64), *conv(2, (2, 2), "same")),
         ("conv1d", (64, 128, 32), (5, 32, 64), *conv(1, padding="same")),
         ("conv3d", (8, 16, 16, 16, 8), (3, 3, 3, 8, 16), *conv(3, padding="same")),
+        ("conv3d.one_filter", (8, 10, 20, 20, 16), (3, 3, 3, 16, 1), *conv(3, padding="same")),
+        ("conv3d_transpose.up2", (4, 8, 16, 16, 32), (3, 3, 3, 16, 32),
+         lambda x, k: K.conv3d_transpose(x, k, (4, 16, 32, 32, 16), (2, 2, 2), "same", CL),
+         transpose3d),
         ("conv2d_transpose.up2", (32, 16, 16, 64), (3, 3, 32, 64),
          lambda x, k: K.conv2d_transpose(x, k, (32, 32, 32, 32), (2, 2), "same", CL),
          transpose),

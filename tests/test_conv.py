@@ -615,10 +615,21 @@ def test_conv_gradients(name, conv_formulation):
      [(2, 5, 6, 1), (3, 2, 1, 4)]),
     (lambda x, k: K.conv1d(x, k, 1, "causal", dilation_rate=2), [(2, 7, 1), (3, 1, 2)]),
     (lambda x, k: K.conv3d(x, k, (1, 2, 1), "valid"), [(1, 4, 5, 3, 1), (2, 2, 2, 1, 3)]),
+    # 3-D: 2-D convolutions summed over the kernel's depth, each planned as a 2-D one
+    (lambda x, k: K.conv3d(x, k, (2, 1, 2), "same", dilation_rate=(2, 1, 1)),
+     [(2, 6, 5, 4, 3), (2, 2, 2, 3, 2)]),
+    (lambda x, k: K.conv3d(x, k, (1, 1, 1), "same"), [(4, 5, 4, 3, 2), (3, 2, 2, 2, 3)]),
+    (lambda x, k: K.conv3d_transpose(x, k, (2, 5, 6, 3, 2), (2, 2, 1), "same", CL),
+     [(2, 3, 3, 3, 3), (2, 3, 2, 2, 3)]),
+    (lambda x, k: K.conv3d_transpose(x, k, (2, 4, 3, 5, 2), (1, 1, 2), "valid", CL),
+     [(2, 3, 2, 2, 1), (2, 2, 2, 2, 1)]),
     # three input channels and a small batch: lax on every platform
     (lambda x, k: K.conv2d(x, k, (2, 1), "same", dilation_rate=(1, 1)),
      [(2, 5, 6, 3), (3, 2, 3, 4)]),
-    # more input channels and a batch of 16 or more: the kernel gradient by batch chunks
+    # more input channels, a batch of 16 or more and unit strides: the kernel gradient by
+    # batch chunks (strided: plain lax)
+    (lambda x, k: K.conv2d(x, k, (1, 1), "same", dilation_rate=(1, 1)),
+     [(16, 5, 4, 6), (3, 2, 6, 5)]),
     (lambda x, k: K.conv2d(x, k, (2, 1), "same", dilation_rate=(1, 1)),
      [(16, 5, 4, 6), (3, 2, 6, 5)]),
     (lambda x, k: K.conv1d(x, k, 1, "causal", dilation_rate=2), [(19, 7, 5), (3, 5, 2)]),
@@ -651,12 +662,15 @@ def test_conv_cpu_formulations_match_lax(case, monkeypatch):
 
 
 def test_conv_plan_per_platform(monkeypatch):
-    """Which formulation a convolution gets: patches for one input channel and batch
-    chunks otherwise on the CPU (channels_last, no groups); lax everywhere else."""
+    """Which formulation a convolution gets on the CPU (channels_last, no groups): a sum
+    of 2-D ones in 3-D, patches for one input channel and batch chunks otherwise; lax
+    everywhere else."""
     from jkb import conv as C
     monkeypatch.setattr(K.platform, "platform", lambda: "cpu")
     assert C._conv_plan((3, 3, 1, 32), CL, 1) == "patches"
     assert C._conv_plan((3, 3, 3, 32), CL, 1) == "chunked"
+    assert C._conv_plan((3, 3, 3, 1, 32), CL, 1) == "depth"
+    assert C._conv_plan((3, 3, 3, 1, 32), CF, 1) == "lax"
     assert C._conv_plan((3, 3, 1, 32), CF, 1) == "lax"
     assert C._conv_plan((3, 3, 1, 32), CL, 2) == "lax"
     with K.platform.loop_body():
