@@ -15,7 +15,6 @@ _platform.configure_malloc()
 
 from . import checkpoint, config, distribute
 from .config import (
-    cast_to_floatx,
     epsilon,
     floatx,
     image_data_format,
@@ -27,7 +26,7 @@ from .config import (
     set_image_dim_ordering,
 )
 from .conv import *
-from .core import get_uid, name_scope, reset_uids
+from .core import cast_to_floatx, get_uid, name_scope, reset_uids
 from .ctc import *
 from .function import *
 from .function import Function

@@ -171,15 +171,6 @@ def set_image_dim_ordering(dim_ordering: str) -> None:
     set_image_data_format("channels_first" if dim_ordering == "th" else "channels_last")
 
 
-def cast_to_floatx(x) -> np.ndarray:
-    """A NumPy array (host side) of dtype floatx(); scalars give 0-d arrays.
-
-    ``None``, strings, objects and ragged lists raise (NumPy would make NaN of them).
-    """
-    from .core import host_array
-    return np.asarray(host_array(x, "cast_to_floatx"), dtype=floatx())
-
-
 def check_dtype(dtype, op: str = "jkb") -> np.dtype:
     """Canonical NumPy dtype for ``dtype``; refuses 64-bit types when x64 is off."""
     try:

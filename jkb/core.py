@@ -28,6 +28,8 @@ import jax.numpy as jnp
 import numpy as np
 from jax._src import core as _jcore
 
+from . import config
+
 __all__ = [
     "Tensor", "Node", "Placeholder", "Variable", "Constant", "op", "is_symbolic_input",
     "is_tensor", "name_scope", "get_uid", "reset_uids", "inferring", "py_array",
@@ -491,7 +493,54 @@ def inferring() -> bool:
     return _inferring[0] > 0
 
 
+# Inferred output specs by (op function, argument structure, input shapes and dtypes,
+# static arguments, config, trial sizes, strategy). Keras builds the same ops on the same
+# shapes again and again: an optimizer's update ops for every weight of a shape, every
+# model of a grid search. Bounded; emptied when full.
+_INFER_CACHE: dict = {}
+_INFER_CACHE_MAX = 4096
+
+
+def _infer_key(node: Node, fills, strategy):
+    """The cache key of a trial run, or None when its result may depend on more than the
+    key says: a foldable input (its value matters), one with op-given specs (several
+    results, sparse), a sparse input, or an unhashable static argument."""
+    parts = [node.fn, node.treedef, fills, strategy, config.floatx(),
+             config.image_data_format(), jax.config.jax_enable_x64]
+    for x in node.leaves:
+        if isinstance(x, Tensor):
+            specs = getattr(x, "_specs", None)
+            if x.foldable or getattr(x, "sparse", False) or specs and (
+                    x.multi is not None
+                    or not isinstance(next(iter(specs.values())), jax.ShapeDtypeStruct)):
+                return None
+            parts.append((x.shape, x.dtype))
+        else:
+            parts.append((type(x), x))
+    key = tuple(parts)
+    try:
+        hash(key)
+    except TypeError:
+        return None
+    return key
+
+
 def _trials(node: Node, fills, strategy="fill"):
+    key = _infer_key(node, fills, strategy)
+    if key is not None:
+        outs = _INFER_CACHE.get(key)
+        if outs is not None:
+            node._specs.update(zip(fills, outs))
+            return outs
+    outs = _run_trials(node, fills, strategy)
+    if key is not None:
+        if len(_INFER_CACHE) >= _INFER_CACHE_MAX:
+            _INFER_CACHE.clear()
+        _INFER_CACHE[key] = outs
+    return outs
+
+
+def _run_trials(node: Node, fills, strategy):
     outs = []
     for fill in fills:
         tensor_pos, specs, vals = [], [], []
@@ -644,7 +693,6 @@ def py_array(x, op_name: str = "jkb"):
     None and ragged lists raise a ValueError, objects that are not numbers (strings...) a
     TypeError, naming ``op_name``.
     """
-    from . import config
     if x is None:
         raise ValueError(f"{op_name}: received None; expected a number or a (nested) list "
                          "of numbers.")
@@ -713,6 +761,14 @@ def operands(*names):
 
         return wrapper
     return deco
+
+
+def cast_to_floatx(x) -> np.ndarray:
+    """A NumPy array (host side) of dtype floatx(); scalars give 0-d arrays.
+
+    ``None``, strings, objects and ragged lists raise (NumPy would make NaN of them).
+    """
+    return np.asarray(host_array(x, "cast_to_floatx"), dtype=config.floatx())
 
 
 def host_array(value, op_name: str, what: str = "value"):

@@ -157,6 +157,37 @@ def test_none_dims_inferred():
     np.testing.assert_allclose(got[1], a.sum(1), rtol=1e-6)
 
 
+def test_shape_inference_is_cached_by_op_inputs_and_config(monkeypatch):
+    """The same op on inputs of the same shapes and dtypes, with the same static arguments
+    and config, is traced for its shape once; any difference traces it again, and an input
+    whose value matters (a shape tensor) is never cached."""
+    from jkb import core
+    runs = []
+    real = core._run_trials
+    monkeypatch.setattr(core, "_run_trials", lambda *a: runs.append(a[0].opname) or real(*a))
+    monkeypatch.setattr(core, "_INFER_CACHE", {})
+    x, y = K.placeholder((None, 3)), K.placeholder((None, 3))
+    a = K.sum(x * 2.0, axis=1)
+    assert len(runs) == 2
+    b = K.sum(y * 2.0, axis=1)
+    assert len(runs) == 2 and b.shape == a.shape == (None,) and b.dtype == np.float32
+    np.testing.assert_allclose(K.function([y], [b])([np.ones((2, 3))])[0], [6.0, 6.0])
+    assert K.sum(y * 2.0, axis=0).shape == (3,) and len(runs) == 3
+    assert (K.placeholder((None, 4)) * 2.0).shape == (None, 4) and len(runs) == 4
+    assert (K.placeholder((None, 3), dtype="float16") * 2.0).dtype == np.float16
+    assert len(runs) == 5
+    old = K.floatx()
+    try:
+        K.set_floatx("float16")
+        y * 2.0
+        assert len(runs) == 6
+    finally:
+        K.set_floatx(old)
+    p = K.placeholder((6,))
+    t1, t2 = K.shape(K.placeholder((2, 3))), K.shape(K.placeholder((3, 2)))
+    assert K.reshape(p, t1).shape == (2, 3) and K.reshape(p, t2).shape == (3, 2)
+
+
 def test_plain_mode_returns_arrays_and_works_under_jit_grad_vmap():
     x = jnp.arange(6.0).reshape(2, 3)
     out = K.softmax(K.dot(x, jnp.ones((3, 2))))
