@@ -355,9 +355,17 @@ _conv_by_patches.defjvp(_conv_by_patches_jvp, symbolic_zeros=True)
 _conv_chunked_dk.defjvp(_conv_chunked_dk_jvp, symbolic_zeros=True)
 
 
-_conv1d = op(_conv_fn, name="conv1d")
-_conv2d = op(_conv_fn, name="conv2d")
-_conv3d = op(_conv_fn, name="conv3d")
+def _conv_merge(x, kernel, strides, padding, data_format, dilation, groups, dtype, plan):
+    """Convolutions of one input with kernels of one shape but the output channels are one
+    convolution with the kernels side by side (not so with feature groups)."""
+    if groups != 1:
+        return None
+    return -1 if data_format == "channels_last" else 1
+
+
+_conv1d = op(_conv_fn, name="conv1d", merge=_conv_merge)
+_conv2d = op(_conv_fn, name="conv2d", merge=_conv_merge)
+_conv3d = op(_conv_fn, name="conv3d", merge=_conv_merge)
 
 
 def _conv_args(opname, n, data_format, padding, strides, dilation_rate,

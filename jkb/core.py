@@ -188,6 +188,8 @@ class Tensor:
 class Node(Tensor):
     """The result of an op applied to at least one symbolic input."""
 
+    merge_axis = None  # see ``op(merge=...)``
+
     def __init__(self, fn, treedef, leaves, name: str):
         self._name = None
         self.fn = fn
@@ -346,14 +348,19 @@ def _is_leaf(x):
     return isinstance(x, Tensor) or x is None
 
 
-def op(fn=None, *, name: str | None = None, shape_only: bool = False):
+def op(fn=None, *, name: str | None = None, shape_only: bool = False, merge=None):
     """Lifts a plain ``jnp``/``lax`` function into a jkb op usable in both modes.
 
     ``shape_only=True`` marks ops whose result depends only on the static shapes of their
     inputs (``K.shape``): their results are foldable.
+
+    ``merge(*args, **kwargs)`` (optional) returns the output axis along which the op is
+    linear in the last axis of its second argument (a kernel), or None: nodes of the op that
+    differ only in that kernel may then run as one op on the kernels concatenated along
+    their last axis, the result split along that output axis (``graph.merge_groups``).
     """
     if fn is None:
-        return functools.partial(op, name=name, shape_only=shape_only)
+        return functools.partial(op, name=name, shape_only=shape_only, merge=merge)
     if shape_only:
         fn._shape_only = True
     opname = name or getattr(fn, "__name__", "op").strip("_") or "op"
@@ -368,6 +375,8 @@ def op(fn=None, *, name: str | None = None, shape_only: bool = False):
                     "jax.jit/grad/vmap): a graph node outlives the trace. Inside "
                     "transformations use plain arrays only, or K.function(...).pure.")
             node = Node(fn, treedef, leaves, opname)
+            if merge is not None and node.multi is None:
+                node.merge_axis = merge(*args, **kwargs)
             if node.multi is None:
                 return node
             # An op with several results: one pick-node per result, same structure.

@@ -763,3 +763,75 @@ def test_print_tensor_only_when_used(capfd):
 def test_print_tensor_variable_three_modes():
     x = _rand(3, 2)
     check(lambda x: K.print_tensor(x, "chk"), lambda x: x, x)
+
+
+def _conv_lstm_grads(x, k, r):
+    """Loss and gradients of a ConvLSTM2D-like K.rnn whose step runs four gate
+    convolutions of x_t and four of h (kernel slices of one variable each)."""
+    kv, rv = K.variable(k), K.variable(r)
+    f = k.shape[-1] // 4
+
+    def step(x_t, states):
+        h, c = states
+        z = [K.conv2d(x_t, kv[:, :, :, f * i:f * (i + 1)], padding="same")
+             + K.conv2d(h, rv[:, :, :, f * i:f * (i + 1)], padding="same") for i in range(4)]
+        c = K.sigmoid(z[1]) * c + K.sigmoid(z[0]) * K.tanh(z[2])
+        h = K.sigmoid(z[3]) * K.tanh(c)
+        return h, [h, c]
+
+    xp = K.placeholder((None,) + x.shape[1:])
+    h0 = K.placeholder((None,) + x.shape[2:-1] + (f,))
+    _, outs, _ = K.rnn(step, xp, [h0, h0])
+    loss = K.sum(outs * outs)
+    fn = K.function([xp, h0], [loss] + K.gradients(loss, [kv, rv, xp]))
+    return fn([x, np.zeros((x.shape[0],) + x.shape[2:-1] + (f,), "float32")])
+
+
+def test_rnn_merges_convolutions_of_one_input(monkeypatch):
+    """In a loop body, convolutions of one input with kernels of one shape (a ConvLSTM2D's
+    gates) run as one convolution, with the values and gradients of separate ones."""
+    from jkb import graph
+    x, k, r = _rand(2, 3, 5, 4, 3), _rand(3, 3, 3, 8) * 0.3, _rand(3, 3, 2, 8) * 0.3
+    sizes, real = [], graph.merge_groups
+
+    def spy(nodes):
+        groups = real(nodes)
+        sizes.extend(len(g) for m, g in groups.items() if g[0] is m)
+        return groups
+    monkeypatch.setattr(graph, "merge_groups", spy)
+    got = _conv_lstm_grads(x, k, r)
+    assert sorted(sizes) == [4, 4]
+    monkeypatch.setattr(K.platform, "platform", lambda: "gpu")  # measured on the CPU only
+    sizes.clear()
+    _conv_lstm_grads(x[:, :1], k, r)
+    assert sizes == []
+    monkeypatch.undo()
+    monkeypatch.setattr(graph, "merge_groups", lambda nodes: {})
+    want = _conv_lstm_grads(x, k, r)
+    for g, w in zip(got, want):
+        np.testing.assert_allclose(g, w, rtol=2e-5, atol=1e-6)
+
+
+def test_merge_groups_rules():
+    """What merges: one op, the same inputs and static arguments, kernels of one shape but
+    the last dim; a channels_first group splits along axis 1; a kernel computed from a
+    member keeps its group apart."""
+    from jkb import graph
+    xp = K.placeholder((2, 3, 6, 5))  # channels_first
+    shapes = [(3, 3, 3, 2), (3, 3, 3, 4), (3, 3, 3, 2), (2, 3, 3, 2)]
+    k1, k2, k3, k4 = (K.placeholder(s) for s in shapes)
+    a = K.conv2d(xp, k1, padding="same", data_format="channels_first")
+    b = K.conv2d(xp, k2, padding="same", data_format="channels_first")
+    c = K.conv2d(xp, k3, padding="valid", data_format="channels_first")  # other padding
+    d = K.conv2d(xp, k4, padding="same", data_format="channels_first")  # other kernel size
+    e = K.conv2d(xp, k1 * K.mean(a), padding="same", data_format="channels_first")
+    nodes = graph._topo([a, b, c, d, e])
+    groups = graph.merge_groups(nodes)
+    assert set(groups) == {a, b} and groups[a] is groups[b] and groups[a][0] is a
+    assert not graph.merge_groups(graph._topo([a, e]))  # e's kernel reads a: apart
+    feeds = {xp: _rand(2, 3, 6, 5), **{k: _rand(*s) for k, s in zip((k1, k2, k3, k4), shapes)}}
+    ctx = graph._Ctx({}, None, None, None)
+    merged = graph._Eval(dict(feeds), ctx, merges=groups)
+    plain = graph._Eval(dict(feeds), ctx)
+    for t in (b, a, c, d):
+        np.testing.assert_allclose(merged(t), plain(t), rtol=1e-5, atol=1e-6)
