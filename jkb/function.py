@@ -38,6 +38,7 @@ from .core import (
     is_symbolic_input,
     op,
     operands,
+    owned_array,
 )
 from .graph import (
     Gradient,
@@ -216,8 +217,8 @@ class Function:
             else:
                 outs.append(ev(o))
         outs = tuple(jnp.asarray(o.todense() if hasattr(o, "todense") else o) for o in outs)
-        new_draws = tuple(jnp.asarray(c, jnp.uint32) + jnp.uint32(1) for c in draws)
-        return outs, new, (None if step is None else step + jnp.uint32(1)), new_draws
+        new_draws = tuple(_plus_one(c) for c in draws)
+        return outs, new, (None if step is None else _plus_one(step)), new_draws
 
     def _flat_program(self, training, *arrays):
         """``_pure_flat`` over one flat argument list, returning one flat tuple:
@@ -482,6 +483,14 @@ def eval(x, feed_dict=None):
         with jax.ensure_compile_time_eval():
             return _eval_now(x, feed_dict)
     return _eval_now(x, feed_dict)
+
+
+def _plus_one(count):
+    """A uint32 counter + 1; a concrete one (an uncompiled ``K.eval``) on the host, so that
+    nothing is compiled for it."""
+    if isinstance(count, _Tracer):
+        return jnp.asarray(count, jnp.uint32) + jnp.uint32(1)
+    return owned_array((np.asarray(count, np.uint32).reshape(1) + np.uint32(1)).reshape(()))
 
 
 def _eval_now(x, feed_dict):

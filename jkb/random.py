@@ -48,7 +48,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax._src import core as _jcore
 
-from . import config
+from . import _threefry, config
 from .core import Tensor, _Tracer, is_symbolic_input, op, owned_array
 from .state import Session, get_session
 
@@ -82,6 +82,10 @@ class RngKey(Tensor):
 
 
 def _derive(key_data, step, salt):
+    if _threefry.usable() and not isinstance(key_data, _Tracer) and not isinstance(
+            step, _Tracer):  # an eager draw: the same bits, computed without compiling
+        return _threefry.fold_in(_threefry.fold_in(np.asarray(key_data), np.asarray(step)),
+                                 salt)
     key = jax.random.fold_in(jax.random.fold_in(jax.random.wrap_key_data(key_data), step),
                              salt)
     return jax.random.key_data(key)

@@ -22,6 +22,7 @@ import numpy as np
 from jax.experimental import multihost_utils
 from jax.tree_util import DictKey, GetAttrKey
 
+from . import _threefry
 from .core import Tensor, Variable, _Tracer, host_array, owned_array, reset_uids
 
 __all__ = [
@@ -290,10 +291,12 @@ class Session:
             seed = int(np.random.randint(0, 2**31 - 1))
         self.seed = seed
         self.variables: dict[int, Variable] = {}
-        with jax.ensure_compile_time_eval():  # concrete even when made inside a trace
-            key = jax.random.key_data(jax.random.key(seed))
-            step = jnp.zeros((), jnp.uint32)
-        self._state = State({}, key, step, {})
+        key = _threefry.seed_key(seed) if _threefry.usable() else None
+        if key is None:
+            with jax.ensure_compile_time_eval():  # concrete even when made inside a trace
+                key = jax.random.key_data(jax.random.key(seed))
+        # device_put, not jnp: nothing to compile when a script starts
+        self._state = State({}, owned_array(key), owned_array(np.zeros((), np.uint32)), {})
         self.eval_cache: dict = {}
         self._salts = 0
 

@@ -256,3 +256,43 @@ def test_in_train_phase_with_plain_and_traced_training():
     np.testing.assert_array_equal(g(True), b)
     with pytest.raises(ValueError, match="scalar"):
         jax.jit(lambda t: K.in_train_phase(a, b, training=t))(jnp.ones(2))
+
+
+def test_host_key_derivation_is_jax_bit_for_bit():
+    """Eager draws derive their keys with NumPy (jkb._threefry): the same bits as
+    jax.random's default generator, for random keys and data and the session's seeds."""
+    from jkb import _threefry
+    assert _threefry.usable()
+    rng = np.random.default_rng(7)
+    for _ in range(200):
+        key = rng.integers(0, 2**32, 2, dtype=np.uint64).astype(np.uint32)
+        data = int(rng.integers(0, 2**32))
+        want = jax.random.key_data(jax.random.fold_in(jax.random.wrap_key_data(key), data))
+        np.testing.assert_array_equal(_threefry.fold_in(key, data), want)
+    for seed in (0, 1, 1234, 2**31 - 1):
+        np.testing.assert_array_equal(_threefry.seed_key(seed),
+                                      jax.random.key_data(jax.random.key(seed)))
+    assert _threefry.seed_key(-1) is None and _threefry.seed_key(2**31) is None
+
+
+def test_a_new_process_builds_weights_without_compiling():
+    """Creating the session and a model's weights (unseeded initializer draws) compiles no
+    XLA program: keys are derived on the host and values are placed by device_put."""
+    import subprocess
+    import sys
+    code = (
+        "import jax, numpy as np\n"
+        "events = []\n"
+        "jax.monitoring.register_event_duration_secs_listener(\n"
+        "    lambda e, *a, **k: events.append(e))\n"
+        "import jkb as K\n"
+        "K.set_random_seed(5)\n"
+        "for shape in [(3, 3, 3, 8), (8,), (40, 10)]:\n"
+        "    K.variable(K.random_uniform(shape, -0.1, 0.1))\n"
+        "    K.variable(K.truncated_normal(shape))\n"
+        "    K.variable(np.zeros(shape))\n"
+        "print(sum(e == '/jax/core/compile/backend_compile_duration' for e in events))\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "0"
