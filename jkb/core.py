@@ -818,9 +818,11 @@ def owned_array(value, dtype=None) -> jax.Array:
     model, whose weights all differ in shape, paid them once per weight).
     """
     dt = jax.dtypes.canonicalize_dtype(value.dtype if dtype is None else dtype)
-    if isinstance(value, jax.Array) and value.dtype == dt:
+    if not isinstance(value, jax.Array) or value.dtype != dt:
+        value = np.asarray(value).astype(dt, copy=False)
+    # Concrete even when called inside a trace (device_put would give a tracer there).
+    with jax.ensure_compile_time_eval():
         return jax.device_put(value, may_alias=False)
-    return jax.device_put(np.asarray(value).astype(dt, copy=False), may_alias=False)
 
 
 def _short(x, limit=80) -> str:

@@ -182,3 +182,14 @@ def test_jit_of_a_function_points_to_pure():
     with pytest.raises(TypeError, match="f.pure"):
         jax.jit(lambda: f([np.ones((3, 2))]))()
     np.testing.assert_array_equal(f([np.ones((3, 2), np.float32)])[0], 2 * np.ones((3, 2)))
+
+
+@pytest.mark.parametrize("transform", TRANSFORMS)
+def test_session_first_made_under_a_transform_is_concrete(transform):
+    """The session jkb makes on first use holds concrete key and step buffers even when
+    that first use happens under a user's trace."""
+    for first_use in (lambda x: x + K.get_value(K.variable(np.ones(SHAPE, np.float32))),
+                      lambda x: (K.get_session(), x)[1]):
+        K.clear_session()
+        assert _under(transform, first_use).shape == SHAPE
+        _assert_session_intact()
