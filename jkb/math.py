@@ -23,7 +23,7 @@ import numpy as np
 from jax import lax
 
 from . import config
-from .core import Tensor, asarray, op, py_array, static_value
+from .core import Tensor, asarray, op, owned_array, py_array, static_value
 
 __all__ = [
     "cast", "square", "abs", "sqrt", "exp", "log", "round", "sign", "pow", "clip",
@@ -177,6 +177,13 @@ def cast(x, dtype):
 
 @op(name="cast")
 def _cast(x, dt):
+    if isinstance(x, (np.ndarray, np.generic)) and (
+            x.dtype.kind in "biu" or x.dtype.kind == "f" and np.dtype(dt).kind in "bfc"):
+        # Host data (e.g. K.size folded while a graph is built): NumPy rounds and wraps as
+        # XLA does for these kinds, and device_put compiles nothing. Float -> int (NumPy and
+        # XLA differ on NaN and overflow) and complex sources take XLA's path.
+        with np.errstate(over="ignore"):  # float64 -> float32 overflow is inf, as in XLA
+            return owned_array(np.asarray(x).astype(dt))
     return asarray(x).astype(dt)
 
 

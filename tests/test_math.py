@@ -524,3 +524,20 @@ def test_ops_work_under_user_jit():
     x = rand((2, 3), "float32")
     want = np.mean(np.clip(x, 0, 1) ** 2, -1) + scipy.special.logsumexp(x, -1)
     np.testing.assert_allclose(np.asarray(f(x)), want, rtol=1e-5)
+
+
+@pytest.mark.parametrize("dt", ["float16", "float32", "float64", "int32", "int64", "uint8",
+                                "bool", "complex64"])
+def test_cast_of_host_data_converts_as_xla_does(dt):
+    """K.cast converts NumPy data on the host where NumPy and XLA agree (int/bool sources,
+    float to float/bool/complex) and through XLA otherwise: either way the bits are XLA's,
+    rounding, wrapping, overflow to inf and NaN included."""
+    sources = [np.array([1e300, -1e300, np.nan, 1.5, 2.5, -2.5, 16777217.0]),
+               np.array([2**31 + 5, -2**40 - 3, 16777217, 2**62 + 1], np.int64),
+               np.array([0, 3, 2**32 - 1], np.uint32), np.array([True, False]),
+               np.array([1.0, 0.0, np.nan, 65504.0], np.float16), np.float32(3.7)]
+    for x in sources:
+        got = K.cast(x, dt)
+        want = jnp.asarray(x).astype(dt)
+        assert isinstance(got, jax.Array) and got.dtype == want.dtype
+        np.testing.assert_array_equal(np.asarray(got), np.asarray(want))
