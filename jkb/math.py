@@ -183,7 +183,7 @@ def _cast(x, dt):
         # XLA does for these kinds, and device_put compiles nothing. Float -> int (NumPy and
         # XLA differ on NaN and overflow) and complex sources take XLA's path.
         with np.errstate(over="ignore"):  # float64 -> float32 overflow is inf, as in XLA
-            return owned_array(np.asarray(x).astype(dt))
+            return owned_array(x, dt)
     return asarray(x).astype(dt)
 
 

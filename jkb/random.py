@@ -84,8 +84,7 @@ class RngKey(Tensor):
 def _derive(key_data, step, salt):
     if _threefry.usable() and not isinstance(key_data, _Tracer) and not isinstance(
             step, _Tracer):  # an eager draw: the same bits, computed without compiling
-        return _threefry.fold_in(_threefry.fold_in(np.asarray(key_data), np.asarray(step)),
-                                 salt)
+        return _threefry.fold_in(_threefry.fold_in(key_data, step), salt)
     key = jax.random.fold_in(jax.random.fold_in(jax.random.wrap_key_data(key_data), step),
                              salt)
     return jax.random.key_data(key)

@@ -452,8 +452,7 @@ def _placed_like(old, value: np.ndarray) -> jax.Array:
     sharding = getattr(old, "sharding", None)
     if sharding is not None and len(sharding.device_set) > 1:
         return jax.device_put(value, sharding)
-    with jax.ensure_compile_time_eval():  # concrete even when called inside a trace
-        return owned_array(value)
+    return owned_array(value)  # concrete even when called inside a trace
 
 
 def set_value(x: Variable, value) -> None:

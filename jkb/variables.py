@@ -54,8 +54,7 @@ def _concrete(value, dtype, op_name):
         return to_bcoo(value, dtype)
     value = host_array(value, op_name, "initial value")  # None/objects/ragged raise
     try:
-        with jax.ensure_compile_time_eval():  # concrete even when called inside a trace
-            return owned_array(value, dtype)
+        return owned_array(value, dtype)  # concrete even when called inside a trace
     except (TypeError, ValueError) as e:
         raise TypeError(f"{op_name}: cannot make a {dtype} value from {value!r}: {e}") from e
 
@@ -116,8 +115,7 @@ def constant(value, dtype=None, shape=None, name=None):
         else:
             raise ValueError(f"constant: cannot reshape a value of {array.size} elements "
                              f"to shape {shape}.")
-    with jax.ensure_compile_time_eval():  # a graph constant is concrete, even in a trace
-        return Constant(owned_array(array), name=name)
+    return Constant(owned_array(array), name=name)  # concrete, even in a trace
 
 
 def _shape_tuple(shape, op_name: str) -> tuple:
