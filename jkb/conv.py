@@ -24,6 +24,7 @@ Deviations from the TF backend of Keras 2.3.1, all of them supersets:
 from __future__ import annotations
 
 import functools
+import math
 import operator
 
 import jax
@@ -176,7 +177,7 @@ def _conv_channels_last(x, kernel, strides, pads, dilation, plan):
     strided convolutions (whose kernel gradients ran 5-45% slower in chunks)."""
     if plan in ("patches", "loop"):
         return _conv_by_patches(x, kernel, strides, pads, dilation, plan == "loop")
-    if x.shape[0] >= 2 * _CHUNK_MIN and all(s == 1 for s in strides):
+    if all(s == 1 for s in strides) and _chunk_count(x.shape, kernel.shape, pads, dilation) > 1:
         return _conv_chunked_dk(x, kernel, strides, pads, dilation)
     return _conv_nhwc(x, kernel, strides, pads, dilation)
 
@@ -242,23 +243,39 @@ def _conv_plan(kernel_shape, data_format, groups) -> str:
     return "patches" if cin is not None and cin <= _PATCHES_MAX_IN else "chunked"
 
 
-# ``_conv_chunked_dk``: batches of 2 * _CHUNK_MIN or more are split into chunks of about
-# _CHUNK_SIZE examples (at least 2, at most _CHUNKS). Each chunk adds two transposes that
-# XLA compiles as kernels of their own. A CIFAR-sized CNN's step (batch 64) ran as fast in
-# 4 chunks of 16 as in 8 of 8, and compiled in 0.99 s instead of 1.41 s (1 chunk: 0.73 s,
-# and a 12% slower step); the small CNN's training step (batch 128) was 3% slower in 4
-# chunks of 32 than in 8 of 16.
-_CHUNK_MIN, _CHUNK_SIZE, _CHUNKS = 8, 16, 8
+# ``_conv_chunked_dk`` splits the batch into about one chunk per _CHUNK_FLOPS of kernel
+# gradient work, at most _CHUNKS chunks and at least _CHUNK_MIN examples each. XLA CPU runs
+# one kernel-gradient convolution on one thread; separate chunks run side by side, and each
+# chunk's transposes of x and dy stay small. Every chunk adds two transposes that XLA
+# compiles as kernels of their own (about 13 ms of compile time each), so small
+# convolutions are not split. Measured (training steps, one process, interleaved): the
+# CIFAR-sized CNN's step (batch 64) as fast in 1/4/2/3 chunks (layers 1-4, this rule) as
+# in 4 everywhere, compiled in 0.86 s instead of 0.99 s; the small CNN's (batch 128,
+# 2 chunks for its second layer) as fast as in 8, compiled in 0.61 s instead of 0.78 s;
+# one chunk for everything: 12% slower CIFAR step.
+_CHUNK_MIN, _CHUNK_FLOPS, _CHUNKS = 8, 256e6, 8
+
+
+def _chunk_count(x_shape, kernel_shape, pads, dilation) -> int:
+    """How many batch chunks ``_conv_chunked_dk`` uses for a unit-stride channels_last
+    convolution of these static shapes (1: not chunked)."""
+    b, n = x_shape[0], len(kernel_shape) - 2
+    out = [s + lo + hi - (k - 1) * d
+           for s, (lo, hi), k, d in zip(x_shape[1:-1], pads, kernel_shape[:n], dilation)]
+    flops = 2.0 * b * math.prod(max(o, 0) for o in out) * math.prod(kernel_shape[:-1]) \
+        * kernel_shape[-1]
+    return int(min(_CHUNKS, b // _CHUNK_MIN, max(1, round(flops / _CHUNK_FLOPS))))
 
 
 @functools.partial(jax.custom_jvp, nondiff_argnums=(2, 3, 4))
 def _conv_chunked_dk(x, kernel, strides, pads, dilation):
     """A channels_last ``lax.conv_general_dilated`` whose kernel tangent is computed per
     chunk of the batch, so that its transpose, the kernel gradient, is a sum of per-chunk
-    gradient convolutions. XLA CPU computes a kernel gradient after transposing x and dy
-    (batch next to channels); on chunks of 8-32 examples those transposes stay in cache:
-    the gradient took 0.75-0.92 of the whole-batch one in a training step's context
-    (conv -> bias -> ReLU, shapes of the benchmark CNNs)."""
+    gradient convolutions (``_chunk_count`` chunks). XLA CPU computes a kernel gradient
+    after transposing x and dy (batch next to channels) and runs it on one thread; in
+    chunks, the gradients run side by side and the transposes stay small: 0.75-0.92 of
+    the whole-batch gradient's time in a training step's context (conv -> bias -> ReLU,
+    shapes of the benchmark CNNs)."""
     return _conv_nhwc(x, kernel, strides, pads, dilation)
 
 
@@ -275,7 +292,7 @@ def _conv_chunked_dk_jvp(strides, pads, dilation, primals, tangents):
     t = None
     if type(tk) is not _SymbolicZero:
         b = x.shape[0]
-        n = min(_CHUNKS, max(2, b // _CHUNK_SIZE))
+        n = _chunk_count(x.shape, kernel.shape, pads, dilation)
         bounds = [b * i // n for i in range(n + 1)]
         t = jnp.concatenate([_conv_nhwc(lax.slice_in_dim(x, lo, hi), tk, *args)
                              for lo, hi in zip(bounds[:-1], bounds[1:])])

@@ -402,12 +402,27 @@ def test_pool2d(spatial, pool, s, padding, mode, df, dtype):
           lambda a: ref_pool(a, pool, s, padding, df, mode), x, **TOL[dtype])
 
 
+@pytest.fixture
+def chunk_small_convs(monkeypatch):
+    """Makes the CPU formulation split the kernel gradients of even test-sized convolutions
+    into batch chunks (it splits by amount of work, and these have too little), with JAX's
+    caches cleared so that no trace made under the real threshold is reused."""
+    from jkb import conv as C
+    monkeypatch.setattr(C, "_CHUNK_FLOPS", 1.0)
+    jax.clear_caches()
+    yield
+    jax.clear_caches()
+
+
 @pytest.fixture(params=["cpu", "lax"])
 def conv_formulation(request, monkeypatch):
-    """Runs a test with the CPU formulations of the convolutions and with the plain lax
-    ones other platforms use (chosen by making jkb believe it traces for a GPU)."""
+    """Runs a test with the CPU formulations of the convolutions (small ones split into
+    batch chunks as large ones are) and with the plain lax ones other platforms use
+    (chosen by making jkb believe it traces for a GPU)."""
     if request.param == "lax":
         monkeypatch.setattr(K.platform, "platform", lambda: "gpu")
+    else:
+        request.getfixturevalue("chunk_small_convs")
     return request.param
 
 
@@ -627,7 +642,7 @@ def test_conv_gradients(name, conv_formulation):
     (lambda x, k: K.conv2d(x, k, (2, 1), "same", dilation_rate=(1, 1)),
      [(2, 5, 6, 3), (3, 2, 3, 4)]),
     # more input channels, a batch of 16 or more and unit strides: the kernel gradient by
-    # batch chunks (strided: plain lax)
+    # batch chunks (here forced by ``chunk_small_convs``; strided: plain lax)
     (lambda x, k: K.conv2d(x, k, (1, 1), "same", dilation_rate=(1, 1)),
      [(16, 5, 4, 6), (3, 2, 6, 5)]),
     (lambda x, k: K.conv2d(x, k, (2, 1), "same", dilation_rate=(1, 1)),
@@ -645,7 +660,7 @@ def test_conv_gradients(name, conv_formulation):
     (lambda x, k: K.conv2d_transpose(x, k, (2, 3, 7, 8), (3, 2), "valid", CF, (1, 1)),
      [(2, 3, 2, 3), (2, 3, 3, 3)]),
 ])
-def test_conv_cpu_formulations_match_lax(case, monkeypatch):
+def test_conv_cpu_formulations_match_lax(case, monkeypatch, chunk_small_convs):
     """The CPU formulations give the values and first and second derivatives (both modes)
     of the plain lax ones (what other platforms run)."""
     fn, shapes = case
@@ -659,6 +674,54 @@ def test_conv_cpu_formulations_match_lax(case, monkeypatch):
     want = jax.grad(lambda *a: jnp.sum(fn(*a) ** 2), argnums=argnums)(*args)
     for g, w in zip(grads, want):
         np.testing.assert_allclose(g, w, rtol=1e-10, atol=1e-12)
+
+
+def test_chunk_count():
+    """Kernel gradients are split by amount of work (about one chunk per 256 MFLOP, at most
+    8 chunks of at least 8 examples): the benchmark CNNs' layers, small batches, the caps."""
+    from jkb import conv as C
+    same, valid = ((1, 1), (1, 1)), ((0, 0), (0, 0))
+    count = lambda x, k, pads, dil=(1, 1): C._chunk_count(x, k, pads, dil)  # noqa: E731
+    assert count((64, 32, 32, 3), (3, 3, 3, 32), same) == 1  # 113 MFLOP
+    assert count((64, 32, 32, 32), (3, 3, 32, 32), valid) == 4  # 1.06 GFLOP
+    assert count((64, 15, 15, 32), (3, 3, 32, 64), same) == 2
+    assert count((64, 15, 15, 64), (3, 3, 64, 64), valid) == 3
+    assert count((128, 13, 13, 32), (3, 3, 32, 64), valid) == 2
+    assert count((8, 32, 32, 32), (3, 3, 32, 32), valid) == 1  # one chunk of 8 at most
+    assert count((40, 64, 64, 64), (3, 3, 64, 64), same) == 5  # at least 8 examples each
+    assert count((512, 64, 64, 64), (3, 3, 64, 64), same) == 8
+    assert count((64, 64, 64, 64), (3, 3, 64, 64), valid, (30, 30)) == 1  # 4x4 outputs
+    assert count((64, 64, 64, 64), (3, 3, 64, 64), valid, (40, 40)) == 1  # none
+    assert count((0, 32, 32, 32), (3, 3, 32, 32), same) == 0
+    assert count((64, 4096, 64), (5, 64, 64), ((2, 2),), (1,)) == 8  # 1-D
+
+
+def _jaxpr_convs(fn, *args):
+    return str(jax.make_jaxpr(fn)(*args)).count("conv_general_dilated[")
+
+
+@pytest.mark.parametrize("chunked", [False, True])
+def test_conv_kernel_gradient_chunks_both_modes(chunked, request):
+    """The kernel gradient summed over batch chunks equals the whole-batch one (NumPy
+    reference), as a K.function of placeholders and on plain arrays, and the chunks are
+    really there: two kernel-gradient convolutions instead of one."""
+    if chunked:
+        request.getfixturevalue("chunk_small_convs")
+    x = rand(16, 6, 5, 3, dtype="float32")
+    k = rand(3, 2, 3, 4, dtype="float32")
+    w = rand(16, 4, 4, 4, dtype="float32")
+    # d/dk sum(w * conv(x, k)) by hand: sum over batch and positions of x patches times w
+    want = np.zeros_like(k)
+    for i in range(3):
+        for j in range(2):
+            want[i, j] = np.einsum("bhwc,bhwo->co", x[:, i:i + 4, j:j + 4], w)
+    loss = lambda x_, k_: jnp.sum(w * K.conv2d(x_, k_))  # noqa: E731
+    assert _jaxpr_convs(jax.grad(loss, argnums=1), x, k) == (3 if chunked else 2)
+    np.testing.assert_allclose(jax.grad(loss, argnums=1)(x, k), want, rtol=2e-5, atol=2e-5)
+    xp = K.placeholder((None, 6, 5, 3))
+    kv = K.variable(k)
+    grad = K.gradients(K.sum(K.constant(w) * K.conv2d(xp, kv)), [kv])[0]
+    np.testing.assert_allclose(K.function([xp], [grad])([x])[0], want, rtol=2e-5, atol=2e-5)
 
 
 def test_conv_plan_per_platform(monkeypatch):
