@@ -451,7 +451,8 @@ def _placed_like(old, value: np.ndarray) -> jax.Array:
     replicated over several devices (set_value never moves a variable off its mesh)."""
     sharding = getattr(old, "sharding", None)
     if sharding is not None and len(sharding.device_set) > 1:
-        return jax.device_put(value, sharding)
+        with jax.ensure_compile_time_eval():  # concrete, as owned_array, inside a trace too
+            return jax.device_put(value, sharding)
     return owned_array(value)  # concrete even when called inside a trace
 
 

@@ -178,7 +178,8 @@ def scenario_uneven():
 
 
 def scenario_survives():
-    """A variable's sharding survives set_value, load_weights, a step, clear_session."""
+    """A variable's sharding survives set_value (also inside a user's jit), load_weights, a
+    step, clear_session."""
     import keras
     dist = _model_parallel(r"dense_1/kernel:0")
     D.set_distribution(dist)
@@ -195,6 +196,12 @@ def scenario_survives():
         out[f"created{rebuild}"] = kernel_spec(model)
         K.set_value(model.layers[0].kernel, np.ones((12, 8)))
         out[f"set_value{rebuild}"] = kernel_spec(model)
+        # inside a user's trace: a concrete value still lands, concrete and split
+        kernel = model.layers[0].kernel
+        jax.jit(lambda t, k=kernel: (K.set_value(k, np.full((12, 8), 2.0)), t)[1])(np.zeros(1))
+        out[f"set_value_in_jit{rebuild}"] = kernel_spec(model)
+        results[f"in_jit_value{rebuild}"] = np.array(
+            float(np.abs(K.get_value(model.layers[0].kernel) - 2.0).max()) == 0.0)
         path = os.path.join(tempfile.mkdtemp(), "w.h5")
         model.save_weights(path)
         model.load_weights(path)
