@@ -32,21 +32,13 @@ from .function import *
 from .function import Function
 from .math import *
 from .nn import *
+from .phase import *
 from .random import *
 from .rnn import *
 from .shapes import *
 from .sparse import *
-from .state import (
-    Session,
-    State,
-    batch_get_value,
-    batch_set_value,
-    clear_session,
-    get_session,
-    get_value,
-    set_session,
-    set_value,
-)
+from .state import Session, State, clear_session, get_session, set_session
+from .values import *
 from .variables import *
 
 

@@ -68,6 +68,8 @@ import sys
 
 import numpy as np
 
+from . import config
+
 _PACKAGE = __name__.rpartition(".")[0]  # 'jkb'
 _LOADER_MODULE = "keras.backend.load_backend"
 _SESSION_NAMES = ("clear_session", "get_session", "set_session",
@@ -172,7 +174,6 @@ def _apply(loader_module):
     global _applied
     if getattr(loader_module, "_BACKEND", None) != _PACKAGE:
         return False
-    from . import config
     config._x64_for_keras()  # Keras 2.3.1 asks for int64/float64 by name (jkb/config.py)
     if compat_enabled() and not _applied:
         _restore_numpy()

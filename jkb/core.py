@@ -41,6 +41,23 @@ _array_types = (np.ndarray, jax.Array)
 _Tracer = _jcore.Tracer
 
 
+class _Values:
+    """``eval``, ``get_value`` and ``set_value`` for the tensor methods below. Evaluation
+    needs the session and the compiler, which import this module; :mod:`jkb.values`
+    installs its functions here when it loads (``import jkb`` loads it)."""
+
+    eval = get_value = set_value = None
+
+
+_values = _Values()
+
+
+def install_values(eval_fn, get_value_fn, set_value_fn) -> None:
+    """Gives the tensor methods (``eval``, ``np.asarray``, ``assign``, ``numpy``) their
+    evaluation (called by :mod:`jkb.values`)."""
+    _values.eval, _values.get_value, _values.set_value = eval_fn, get_value_fn, set_value_fn
+
+
 class Shape(tuple):
     """A static shape: a tuple of ints and ``None``; ``as_list()`` as in TF1."""
 
@@ -157,14 +174,12 @@ class Tensor:
             yield self[i]
 
     def __array__(self, dtype=None, copy=None):
-        from .function import eval as _eval
-        value = _eval(self)
+        value = _values.eval(self)
         return value if dtype is None else value.astype(dtype)
 
     def eval(self, session=None, feed_dict=None):
         """The value (NumPy) of this tensor; ``feed_dict`` maps placeholders to values."""
-        from .function import eval as _eval
-        return _eval(self, feed_dict=feed_dict)
+        return _values.eval(self, feed_dict=feed_dict)
 
     # -- operators build nodes
     def __getitem__(self, idx):
@@ -282,13 +297,11 @@ class Variable(Tensor):
         self._name = value
 
     def assign(self, value):
-        from .state import set_value
-        set_value(self, value)
+        _values.set_value(self, value)
         return self
 
     def numpy(self):
-        from .state import get_value
-        return get_value(self)
+        return _values.get_value(self)
 
 
 class Constant(Tensor):

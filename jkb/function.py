@@ -1,5 +1,6 @@
-"""Compiling graphs: ``K.function``, ``K.eval``; the graph-building API (gradients,
-symbolic updates, the learning phase, ``select``). Evaluation lives in :mod:`jkb.graph`.
+"""Compiling graphs: ``K.function``; the graph-building API (gradients, symbolic updates).
+Evaluating nodes lives in :mod:`jkb.graph`, ``K.eval`` and ``get_value``/``set_value`` in
+:mod:`jkb.values`, the learning phase and ``select`` in :mod:`jkb.phase`.
 
 A :class:`Function` walks the graph once, at construction, and plans a pure function
 
@@ -24,9 +25,9 @@ from collections.abc import Mapping
 import jax
 import jax.numpy as jnp
 import numpy as np
-from jax._src import core as _jcore
 
 from . import distribute
+from . import phase as _phase
 from . import platform as _platform
 from .core import (
     Constant,
@@ -35,15 +36,13 @@ from .core import (
     Tensor,
     Variable,
     host_array,
-    is_symbolic_input,
     op,
-    operands,
     owned_array,
+    py_array,
 )
 from .graph import (
     Gradient,
     LearningPhase,
-    Select,
     Subgraph,
     Update,
     _Ctx,
@@ -53,12 +52,13 @@ from .graph import (
     _Tracer,
     _walk_deps,
 )
+from .math import cast
+from .sparse import to_bcoo
 from .state import State, _check_rng, check_values, get_session
 
 __all__ = [
-    "Function", "function", "eval", "gradients", "stop_gradient", "update", "update_add",
-    "update_sub", "moving_average_update", "learning_phase", "set_learning_phase",
-    "in_train_phase", "in_test_phase", "select", "Subgraph",
+    "Function", "function", "gradients", "stop_gradient", "update", "update_add",
+    "update_sub", "moving_average_update", "Subgraph",
 ]
 
 
@@ -202,7 +202,7 @@ class Function:
         memo = dict(zip(self._read, read))
         memo.update(zip(self._written, written))
         memo.update(zip(self._fed, feeds))
-        lp = _current_lp_node()
+        lp = _phase.learning_phase_node()
         memo[lp] = training
         ev = _Eval(memo, ctx)
         new = tuple(ev(u) for _, u in self.updates)  # updates first: grads reuse the forward
@@ -263,7 +263,7 @@ class Function:
                 continue
             feeds.append(_convert_feed(p, dtype, v, host))
         if training is None:
-            lp = _learning_phase_value
+            lp = _phase.fixed
             training = lp if isinstance(lp, int) else 0
         return tuple(feeds), training
 
@@ -286,7 +286,7 @@ class Function:
         if self._lp_last:
             training = values[-1]
             return (values[:-1], training) if type(training) is int else None
-        lp = _learning_phase_value
+        lp = _phase.fixed
         return values, (lp if isinstance(lp, int) else 0)
 
     def __call__(self, inputs=None):
@@ -413,7 +413,6 @@ def _getter(uids):
 
 def _convert_feed(p, dtype, v, host):
     if p.sparse:
-        from .sparse import to_bcoo
         return to_bcoo(v, dtype)
     if isinstance(v, Tensor):
         raise TypeError(f"placeholder {p.name}: cannot feed a symbolic tensor ({v.name}); "
@@ -457,55 +456,12 @@ def function(inputs, outputs, updates=None, name=None, distribution=None, **kwar
     return Function(inputs, outputs, updates=updates, name=name, distribution=distribution)
 
 
-def eval(x, feed_dict=None):
-    """The value of ``x`` (NumPy) against the live state; update ops are committed.
-
-    A graph is evaluated eagerly the first time and compiled (and cached) from the second
-    evaluation on, so one-off evaluations (initializers) cost no compilation.
-    """
-    if isinstance(x, Variable):
-        v = get_session().read(x)
-        return np.array(v.todense() if hasattr(v, "todense") else v)
-    if isinstance(x, Constant):
-        return np.array(x.value)
-    if not isinstance(x, Tensor):
-        if hasattr(x, "todense"):
-            return np.asarray(x.todense())
-        return np.asarray(host_array(x, "eval"))  # None/objects raise
-    feed_dict = dict(feed_dict or {})
-    if not _jcore.trace_state_clean():
-        # Inside a user's trace: K.eval gives a concrete NumPy value now (as outside), so
-        # everything it computes and stores is concrete; traced feeds cannot be.
-        if any(isinstance(v, _Tracer) for v in feed_dict.values()):
-            raise TypeError("K.eval: got a traced feed value (inside jax.jit/grad/vmap); "
-                            "K.eval returns concrete NumPy values. Use K.function(...).pure "
-                            "inside transformations.")
-        with jax.ensure_compile_time_eval():
-            return _eval_now(x, feed_dict)
-    return _eval_now(x, feed_dict)
-
-
 def _plus_one(count):
     """A uint32 counter + 1; a concrete one (an uncompiled ``K.eval``) on the host, so that
     nothing is compiled for it."""
     if isinstance(count, _Tracer):
         return jnp.asarray(count, jnp.uint32) + jnp.uint32(1)
     return owned_array((np.asarray(count, np.uint32).reshape(1) + np.uint32(1)).reshape(()))
-
-
-def _eval_now(x, feed_dict):
-    cache = get_session().eval_cache
-    key = (x, tuple(feed_dict))
-    fn = cache.get(key)
-    if fn is None:
-        fn = cache[key] = Function(list(feed_dict), [x], compiled=False,
-                                   updates=[x] if isinstance(x, Update) else None)
-    else:
-        fn._compiled = True  # evaluated again: worth compiling (same plan)
-    out = fn([feed_dict[p] for p in fn.inputs])[0]
-    if hasattr(out, "todense"):
-        out = np.asarray(out.todense())
-    return out
 
 
 # ----------------------------------------------------------------------------- gradients
@@ -534,7 +490,6 @@ def gradients(loss, variables):
 @op(name="stop_gradient")
 def _stop_gradient(x):
     if isinstance(x, (list, tuple)) or x is None:
-        from .core import py_array
         x = py_array(x, "stop_gradient")  # Python data: TF's dtypes; None raises
     return jax.lax.stop_gradient(x)
 
@@ -566,105 +521,5 @@ def update_sub(x, decrement):
 
 def moving_average_update(x, value, momentum):
     """Symbolic ``x <- x * momentum + value * (1 - momentum)`` (``value`` cast to x's dtype)."""
-    from .math import cast
     return Update(x, x * momentum + cast(value, x.dtype) * (1 - momentum),
                   "moving_average_update")
-
-
-# ----------------------------------------------------------------------------- learning phase
-
-_lp_node: LearningPhase | None = None
-_learning_phase_value = None
-
-
-def _current_lp_node() -> LearningPhase:
-    global _lp_node
-    if _lp_node is None:
-        _lp_node = LearningPhase()
-    return _lp_node
-
-
-def _reset_learning_phase():
-    global _lp_node, _learning_phase_value
-    _lp_node, _learning_phase_value = None, None
-
-
-def learning_phase():
-    """The learning-phase input (the same object every time), or the int set globally."""
-    if _learning_phase_value is not None:
-        return _learning_phase_value
-    return _current_lp_node()
-
-
-def set_learning_phase(value):
-    """Fixes the learning phase to 0 (test) or 1 (train) for everything built afterwards."""
-    global _learning_phase_value
-    if isinstance(value, _Tracer):
-        raise TypeError("set_learning_phase: got a traced value; the learning phase is a "
-                        "global Python setting (0 or 1). Pass training= to in_train_phase, "
-                        "or Function.pure(..., training=...), inside transformations.")
-    if value not in (0, 1):
-        raise ValueError(f"set_learning_phase: expected 0 or 1, got {value!r}.")
-    _learning_phase_value = int(value)
-
-
-def _select_fn(c, a, b):
-    if not isinstance(c, _Tracer) and np.ndim(c) == 0:
-        return a if bool(c) else b
-    a, b = jnp.asarray(a), jnp.asarray(b)
-    c = jnp.asarray(c).astype(bool)
-    c = c.reshape(c.shape + (1,) * (max(a.ndim, b.ndim) - c.ndim))
-    return jnp.where(c, a, b)
-
-
-def select(cond, then, other):
-    """``then`` where ``cond`` else ``other``; a static scalar condition picks one branch
-    and only that branch is evaluated (so test-mode programs contain no dropout)."""
-    if isinstance(cond, Tensor) or isinstance(then, Tensor) or isinstance(other, Tensor):
-        return Select(cond, then, other, _select_fn)
-    return _select_fn(cond, then, other)
-
-
-@operands("x", "alt")
-def in_train_phase(x, alt, training=None):
-    """``x`` in the training phase, ``alt`` otherwise; callables are called first.
-
-    ``training``: ``None`` uses the learning phase (a graph input, or the value fixed by
-    ``set_learning_phase``); a symbolic tensor gives a graph node; a plain value (Python
-    bool/int, NumPy or concrete JAX scalar) picks one branch at once and returns it as
-    given, so plain arrays give an array. A *traced* scalar (inside the user's ``jit``)
-    becomes ``lax.cond`` when both branches are callables (only the chosen one runs), else
-    an elementwise select of the two values; both branches must then have the same shape
-    and dtype.
-    """
-    uses_lp = training is None
-    if uses_lp:
-        training = learning_phase()
-    if isinstance(training, _Tracer) and not is_symbolic_input(x, alt):
-        if np.ndim(training) != 0:
-            raise ValueError(f"in_train_phase: a traced training flag must be a scalar, got "
-                             f"shape {np.shape(training)}.")
-        flag = jnp.asarray(training) != 0
-        if callable(x) and callable(alt):
-            return jax.lax.cond(flag, lambda: jnp.asarray(x()), lambda: jnp.asarray(alt()))
-        x = x() if callable(x) else x
-        alt = alt() if callable(alt) else alt
-        return _select_fn(flag, x, alt)
-    if not isinstance(training, Tensor):
-        if training in (1, True):
-            return x() if callable(x) else x
-        if training in (0, False):
-            return alt() if callable(alt) else alt
-    x = x() if callable(x) else x
-    alt = alt() if callable(alt) else alt
-    out = select(training, x, alt)
-    if uses_lp and isinstance(out, Tensor):
-        out._uses_learning_phase = True
-    return out
-
-
-@operands("x", "alt")
-def in_test_phase(x, alt, training=None):
-    """``x`` in the test phase, ``alt`` otherwise."""
-    return in_train_phase(alt, x, training=training)
-

@@ -53,8 +53,8 @@ from .core import Tensor, _Tracer, is_symbolic_input, op, owned_array
 from .state import Session, get_session
 
 __all__ = [
-    "random_normal", "random_uniform", "random_binomial", "truncated_normal",
-    "random_normal_variable", "random_uniform_variable", "dropout", "set_random_seed",
+    "random_normal", "random_uniform", "random_binomial", "truncated_normal", "dropout",
+    "set_random_seed",
 ]
 
 # Abstractly: importing jkb must start no JAX backend (jax.distributed.initialize first).
@@ -286,20 +286,6 @@ def truncated_normal(shape, mean=0.0, stddev=1.0, dtype=None, seed=None):
     """N(mean, stddev**2) samples redrawn beyond two standard deviations."""
     return _draw(_truncated, "truncated_normal", seed, shape, mean, stddev,
                  _dt(dtype, "truncated_normal"))
-
-
-def random_normal_variable(shape, mean, scale, dtype=None, name=None, seed=None):
-    """A variable initialized with N(mean, scale**2) samples."""
-    from .variables import variable
-    dt = _dt(dtype, "random_normal_variable")
-    return variable(random_normal(shape, mean, scale, dt, seed), dtype=dt, name=name)
-
-
-def random_uniform_variable(shape, low, high, dtype=None, name=None, seed=None):
-    """A variable initialized with U[low, high) samples."""
-    from .variables import variable
-    dt = _dt(dtype, "random_uniform_variable", "fiu")
-    return variable(random_uniform(shape, low, high, dt, seed), dtype=dt, name=name)
 
 
 # ----------------------------------------------------------------------------- dropout

@@ -27,8 +27,8 @@ from .core import (
     operands,
     py_array,
 )
-from .function import select
 from .graph import Subgraph
+from .phase import select
 
 __all__ = ["switch", "rnn", "map_fn", "foldl", "foldr", "print_tensor"]
 

@@ -14,21 +14,20 @@ from __future__ import annotations
 
 import collections
 import functools
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 
 import jax
 import jax.numpy as jnp
 import numpy as np
-from jax.experimental import multihost_utils
 from jax.tree_util import DictKey, GetAttrKey
 
 from . import _threefry
-from .core import Tensor, Variable, _Tracer, host_array, owned_array, reset_uids
+from . import phase as _phase
+from .core import Variable, _Tracer, owned_array, reset_uids
 
 __all__ = [
     "State", "Session", "update", "update_add", "update_sub", "moving_average_update",
-    "check_values", "get_session", "set_session", "clear_session", "get_value", "set_value",
-    "batch_get_value", "batch_set_value",
+    "check_values", "get_session", "set_session", "clear_session",
 ]
 
 
@@ -395,79 +394,6 @@ def set_session(session: Session) -> None:
 def clear_session() -> None:
     """Drops every variable, the compile caches, the uid counters and the learning phase."""
     global _session
-    from .function import _reset_learning_phase
     _session = None
     reset_uids()
-    _reset_learning_phase()
-
-
-def get_value(x) -> np.ndarray:
-    """The value of a variable (or any tensor) as a NumPy array (a copy)."""
-    if x is None:
-        raise ValueError("get_value: received None; expected a variable or a tensor.")
-    if isinstance(x, Variable):
-        v = get_session().read(x)
-        return np.array(v.todense()) if hasattr(v, "todense") else to_host(v)
-    if isinstance(x, Tensor):
-        from .function import eval as _eval
-        return _eval(x)
-    return np.array(host_array(x, "get_value"))
-
-
-def to_host(a) -> np.ndarray:
-    """A NumPy copy of the whole of ``a`` on every process (an all-gather that every
-    process must take part in when ``a`` is split over other processes' devices)."""
-    if isinstance(a, jax.Array) and not a.is_fully_addressable and \
-            not a.is_fully_replicated:
-        return np.array(multihost_utils.process_allgather(a, tiled=True))
-    return np.array(a)
-
-
-def batch_get_value(ops: Iterable) -> list[np.ndarray]:
-    """``get_value`` of each element."""
-    return [get_value(x) for x in ops]
-
-
-def _host_value(x: Variable, value) -> jax.Array:
-    if isinstance(value, Tensor):
-        from .function import eval as _eval
-        value = _eval(value)
-    if isinstance(value, _Tracer):
-        raise TypeError(f"set_value: got a traced value for {x.name} (inside jax.jit/grad/"
-                        "vmap); the session only stores concrete arrays. Use "
-                        "jkb.state.update on an explicit State inside transformations.")
-    value = np.asarray(host_array(value, "set_value", f"value for {x.name}"))  # None raises
-    if value.shape != tuple(x.shape):
-        if value.size == 1 or value.ndim == 0:
-            value = np.broadcast_to(value.reshape(()), x.shape)
-        else:
-            raise ValueError(f"set_value: value of shape {value.shape} does not fit variable "
-                             f"{x.name} of shape {tuple(x.shape)}.")
-    return np.asarray(value, dtype=x.dtype)
-
-
-def _placed_like(old, value: np.ndarray) -> jax.Array:
-    """A fresh buffer owned by the session, with ``old``'s sharding when it is split or
-    replicated over several devices (set_value never moves a variable off its mesh)."""
-    sharding = getattr(old, "sharding", None)
-    if sharding is not None and len(sharding.device_set) > 1:
-        with jax.ensure_compile_time_eval():  # concrete, as owned_array, inside a trace too
-            return jax.device_put(value, sharding)
-    return owned_array(value)  # concrete even when called inside a trace
-
-
-def set_value(x: Variable, value) -> None:
-    """Writes ``value`` (converted to the variable's dtype) into ``x`` at once."""
-    batch_set_value([(x, value)])
-
-
-def batch_set_value(tuples) -> None:
-    """Writes many ``(variable, value)`` pairs at once; all or nothing."""
-    sess = get_session()
-    new = {}
-    for x, value in tuples:
-        if not isinstance(x, Variable):
-            raise TypeError(f"set_value: {x!r} is not a jkb variable.")
-        new[x.uid] = _placed_like(sess.read(x), _host_value(x, value))
-    if new:
-        sess._state.values.update(new)  # the live state is the session's own
+    _phase.reset()

@@ -25,14 +25,19 @@ from .core import (
 )
 from .core import is_tensor as is_tensor
 from .core import py_array as core_py_array
+from .graph import LearningPhase
+from .random import _dt, random_normal, random_uniform
+from .sparse import holds_sparse, to_bcoo
 from .state import get_session
+from .values import eval as eval_value
 
 __all__ = [
     "variable", "placeholder", "constant", "zeros", "ones", "eye", "zeros_like",
     "ones_like", "identity", "is_variable", "is_placeholder", "is_tensor", "is_keras_tensor",
     "is_sparse", "int_shape", "ndim", "dtype", "count_params", "get_variable_shape", "size",
     "shape", "is_symbolic", "manual_variable_initialization", "get_graph",
-    "v1_variable_initialization", "control_dependencies",
+    "v1_variable_initialization", "control_dependencies", "random_normal_variable",
+    "random_uniform_variable",
 ]
 
 
@@ -43,14 +48,12 @@ def _dtype(dtype, op_name) -> np.dtype:
 def _concrete(value, dtype, op_name):
     """A fresh device array of ``dtype`` from any placeholder-free value."""
     if isinstance(value, Tensor):
-        from .function import eval as _eval
-        value = _eval(value)
+        value = eval_value(value)
     if isinstance(value, _Tracer):
         raise TypeError(f"{op_name}: got a traced value (inside jax.jit/grad/vmap); the "
                         "session only stores concrete arrays. Create variables outside "
                         "transformations, or use Function.pure with an explicit State.")
     if hasattr(value, "todense") and not isinstance(value, jax.Array):
-        from .sparse import to_bcoo
         return to_bcoo(value, dtype)
     value = host_array(value, op_name, "initial value")  # None/objects/ragged raise
     try:
@@ -103,8 +106,7 @@ def constant(value, dtype=None, shape=None, name=None):
     """
     dt = _dtype(dtype, "constant")
     if isinstance(value, Tensor):
-        from .function import eval as _eval
-        value = _eval(value)
+        value = eval_value(value)
     array = np.asarray(host_array(value, "constant"), dtype=dt)
     if shape is not None:
         shape = tuple(shape)
@@ -121,8 +123,7 @@ def constant(value, dtype=None, shape=None, name=None):
 def _shape_tuple(shape, op_name: str) -> tuple:
     """An int or a sequence of ints (NumPy ints, folded shape values) as a tuple."""
     if isinstance(shape, Tensor):
-        from .function import eval as _eval
-        shape = _eval(shape)
+        shape = eval_value(shape)
     a = np.asarray(host_array(shape, op_name, "shape"))
     if a.size and a.dtype.kind not in "iu":
         raise TypeError(f"{op_name}: expected a shape of ints, received {shape!r:.60}.")
@@ -193,7 +194,6 @@ def is_variable(x) -> bool:
 
 def is_placeholder(x) -> bool:
     """True for objects made by ``K.placeholder``; never raises."""
-    from .graph import LearningPhase
     return isinstance(x, Placeholder) and not isinstance(x, LearningPhase)
 
 
@@ -207,7 +207,6 @@ def is_keras_tensor(x) -> bool:
 
 def is_sparse(x) -> bool:
     """True for sparse placeholders, variables and BCOO arrays."""
-    from .sparse import holds_sparse
     return holds_sparse(x)
 
 
@@ -309,3 +308,15 @@ def control_dependencies(control_inputs):
 def v1_variable_initialization():
     """No-op: jkb variables are initialized at creation."""
     return None
+
+
+def random_normal_variable(shape, mean, scale, dtype=None, name=None, seed=None):
+    """A variable initialized with N(mean, scale**2) samples."""
+    dt = _dt(dtype, "random_normal_variable")
+    return variable(random_normal(shape, mean, scale, dt, seed), dtype=dt, name=name)
+
+
+def random_uniform_variable(shape, low, high, dtype=None, name=None, seed=None):
+    """A variable initialized with U[low, high) samples."""
+    dt = _dt(dtype, "random_uniform_variable", "fiu")
+    return variable(random_uniform(shape, low, high, dt, seed), dtype=dt, name=name)
