@@ -95,13 +95,21 @@ def batch_get_value(ops: Iterable) -> list[np.ndarray]:
     return [get_value(x) for x in ops]
 
 
-def _host_value(x: Variable, value) -> jax.Array:
+def concrete(value, what: str, instead: str):
+    """``value`` with tensors evaluated; a traced value (inside the user's jit/grad/vmap)
+    raises, since the session stores concrete arrays only. ``what`` names the op and the
+    value in the error, ``instead`` says what to do inside transformations."""
     if isinstance(value, Tensor):
         value = eval(value)
     if isinstance(value, _Tracer):
-        raise TypeError(f"set_value: got a traced value for {x.name} (inside jax.jit/grad/"
-                        "vmap); the session only stores concrete arrays. Use "
-                        "jkb.state.update on an explicit State inside transformations.")
+        raise TypeError(f"{what}: got a traced value (inside jax.jit/grad/vmap); the session "
+                        f"only stores concrete arrays. {instead}")
+    return value
+
+
+def _host_value(x: Variable, value) -> jax.Array:
+    value = concrete(value, f"set_value of {x.name}",
+                     "Use jkb.state.update on an explicit State inside transformations.")
     value = np.asarray(host_array(value, "set_value", f"value for {x.name}"))  # None raises
     if value.shape != tuple(x.shape):
         if value.size == 1 or value.ndim == 0:

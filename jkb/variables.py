@@ -29,6 +29,7 @@ from .graph import LearningPhase
 from .random import _dt, random_normal, random_uniform
 from .sparse import holds_sparse, to_bcoo
 from .state import get_session
+from .values import concrete
 from .values import eval as eval_value
 
 __all__ = [
@@ -47,12 +48,8 @@ def _dtype(dtype, op_name) -> np.dtype:
 
 def _concrete(value, dtype, op_name):
     """A fresh device array of ``dtype`` from any placeholder-free value."""
-    if isinstance(value, Tensor):
-        value = eval_value(value)
-    if isinstance(value, _Tracer):
-        raise TypeError(f"{op_name}: got a traced value (inside jax.jit/grad/vmap); the "
-                        "session only stores concrete arrays. Create variables outside "
-                        "transformations, or use Function.pure with an explicit State.")
+    value = concrete(value, op_name, "Create variables outside transformations, or use "
+                     "Function.pure with an explicit State.")
     if hasattr(value, "todense") and not isinstance(value, jax.Array):
         return to_bcoo(value, dtype)
     value = host_array(value, op_name, "initial value")  # None/objects/ragged raise
