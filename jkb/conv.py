@@ -173,12 +173,15 @@ def _conv_fn(x, kernel, strides, padding, data_format, dilation, groups, dtype, 
 
 def _conv_channels_last(x, kernel, strides, pads, dilation, plan):
     """A channels_last convolution computed as ``plan`` ('loop', 'patches' or 'chunked')
-    says; 'chunked' falls back to plain XLA when the batch is too small to split, and for
-    strided convolutions (whose kernel gradients ran 5-45% slower in chunks)."""
+    says; 'chunked' falls back to plain XLA when the kernel gradient is too small to split
+    (``_chunk_count``), and for strided convolutions (whose kernel gradients ran 5-45%
+    slower in chunks)."""
     if plan in ("patches", "loop"):
         return _conv_by_patches(x, kernel, strides, pads, dilation, plan == "loop")
-    if all(s == 1 for s in strides) and _chunk_count(x.shape, kernel.shape, pads, dilation) > 1:
-        return _conv_chunked_dk(x, kernel, strides, pads, dilation)
+    if all(s == 1 for s in strides):
+        chunks = _chunk_count(x.shape, kernel.shape, pads, dilation)
+        if chunks > 1:
+            return _conv_chunked_dk(x, kernel, strides, pads, dilation, chunks)
     return _conv_nhwc(x, kernel, strides, pads, dilation)
 
 
@@ -193,7 +196,7 @@ def _conv_by_depth(x, kernel, strides, pads, dilation):
     depth = (xp.shape[1] - (kd - 1) * dd - 1) // sd + 1
     if depth <= 0 or b == 0:
         return _conv_nhwc(x, kernel, strides, pads, dilation)
-    plan = "patches" if kernel.shape[-2] <= _PATCHES_MAX_IN else "chunked"
+    plan = _plan_by_channels(kernel.shape[-2])
     out = None
     for a in range(kd):
         slab = lax.slice_in_dim(xp, a * dd, a * dd + (depth - 1) * sd + 1, sd, axis=1)
@@ -228,7 +231,8 @@ def _conv_plan(kernel_shape, data_format, groups) -> str:
       Conv3D(16, 3x3x3) of 8x10x20x20x16: 56 ms against 9.8 ms for the forward pass and
       both gradients.
     * 'chunked' otherwise: ``lax.conv_general_dilated``, with the kernel gradient summed
-      over chunks of the batch (``_conv_chunked_dk``) when the batch allows.
+      over chunks of the batch (``_conv_chunked_dk``) when there is enough work to split
+      (``_chunk_count``).
     * 'lax' (on other platforms, for channels_first or grouped convolutions):
       ``lax.conv_general_dilated``.
     Only channels_last convolutions without feature groups take the first four.
@@ -239,7 +243,10 @@ def _conv_plan(kernel_shape, data_format, groups) -> str:
         return "loop"
     if len(kernel_shape) == 5:
         return "depth"
-    cin = kernel_shape[-2]
+    return _plan_by_channels(kernel_shape[-2])
+
+
+def _plan_by_channels(cin) -> str:
     return "patches" if cin is not None and cin <= _PATCHES_MAX_IN else "chunked"
 
 
@@ -267,11 +274,11 @@ def _chunk_count(x_shape, kernel_shape, pads, dilation) -> int:
     return int(min(_CHUNKS, b // _CHUNK_MIN, max(1, round(flops / _CHUNK_FLOPS))))
 
 
-@functools.partial(jax.custom_jvp, nondiff_argnums=(2, 3, 4))
-def _conv_chunked_dk(x, kernel, strides, pads, dilation):
+@functools.partial(jax.custom_jvp, nondiff_argnums=(2, 3, 4, 5))
+def _conv_chunked_dk(x, kernel, strides, pads, dilation, chunks):
     """A channels_last ``lax.conv_general_dilated`` whose kernel tangent is computed per
-    chunk of the batch, so that its transpose, the kernel gradient, is a sum of per-chunk
-    gradient convolutions (``_chunk_count`` chunks). XLA CPU computes a kernel gradient
+    chunk of the batch (``chunks`` of them), so that its transpose, the kernel gradient, is
+    a sum of per-chunk gradient convolutions. XLA CPU computes a kernel gradient
     after transposing x and dy (batch next to channels) and runs it on one thread; in
     chunks, the gradients run side by side and the transposes stay small: 0.75-0.92 of
     the whole-batch gradient's time in a training step's context (conv -> bias -> ReLU,
@@ -285,15 +292,14 @@ def _conv_nhwc(x, kernel, strides, pads, dilation):
                                     dimension_numbers=_dims(len(strides), "channels_last"))
 
 
-def _conv_chunked_dk_jvp(strides, pads, dilation, primals, tangents):
+def _conv_chunked_dk_jvp(strides, pads, dilation, chunks, primals, tangents):
     (x, kernel), (tx, tk) = primals, tangents
     args = (strides, pads, dilation)
     y = _conv_nhwc(x, kernel, *args)
     t = None
     if type(tk) is not _SymbolicZero:
         b = x.shape[0]
-        n = _chunk_count(x.shape, kernel.shape, pads, dilation)
-        bounds = [b * i // n for i in range(n + 1)]
+        bounds = [b * i // chunks for i in range(chunks + 1)]
         t = jnp.concatenate([_conv_nhwc(lax.slice_in_dim(x, lo, hi), tk, *args)
                              for lo, hi in zip(bounds[:-1], bounds[1:])])
     if type(tx) is not _SymbolicZero:
