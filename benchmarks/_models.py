@@ -78,9 +78,14 @@ def jkb_forward(model, x, params, training):
 
 def keras2_adam_updates(loss, params):
     """Keras 2.3.1's ``Adam.get_updates`` (amsgrad off, decay 0) with K ops."""
+    import jax
+
     import jkb as K
 
-    iterations = K.variable(0, dtype="int64", name="iterations")
+    # Keras 2.3.1 turns x64 on and counts in int64; K code run without Keras (x64 off,
+    # jkb's default) counts in int32, as such code must
+    iterations = K.variable(0, dtype="int64" if jax.config.jax_enable_x64 else "int32",
+                            name="iterations")
     lr = K.variable(LR, name="lr")
     beta_1 = K.variable(BETA_1, name="beta_1")
     beta_2 = K.variable(BETA_2, name="beta_2")
